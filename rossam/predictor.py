@@ -1,0 +1,165 @@
+"""``BoxPredictor``: numpy frames and boxes in, per-object masks out, through crop-and-zoom.
+
+The model stays a pure module; this class holds the numpy-to-tensor work (as
+segment_anything's ``SamPredictor`` does for ``Sam``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import PIXEL_MEAN, RosSam
+from .windows import Window, crop_window, plan_windows, validate_boxes
+
+FILL = tuple(int(round(v)) for v in PIXEL_MEAN)  # pads to zero after normalisation
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA if present, else CPU. Called once, at entry points."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but no CUDA device is available")
+    return device
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Prediction:
+    """Per-object results for one frame, in input order.
+
+    ``masks[i]`` is a boolean crop whose top-left pixel is ``offsets[i]`` (x, y) in the frame;
+    ``boxes[i]`` the mask's tight xyxy box (NaN for an empty mask).
+    """
+
+    masks: list[np.ndarray]
+    offsets: np.ndarray  # [N, 2] int
+    iou: np.ndarray  # [N] predicted IoU
+    boxes: np.ndarray  # [N, 4]
+    frame_size: tuple[int, int]  # (height, width)
+    windows: list[Window] = field(default_factory=list)
+    window_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def full_mask(self, i: int) -> np.ndarray:
+        h, w = self.frame_size
+        out = np.zeros((h, w), dtype=bool)
+        m = self.masks[i]
+        x, y = self.offsets[i]
+        out[y : y + m.shape[0], x : x + m.shape[1]] = m
+        return out
+
+    def full_masks(self) -> np.ndarray:
+        h, w = self.frame_size
+        if not self.masks:
+            return np.zeros((0, h, w), dtype=bool)
+        return np.stack([self.full_mask(i) for i in range(len(self))])
+
+
+def tight_box(mask: np.ndarray, offset=(0, 0)) -> np.ndarray:
+    """xyxy box of a boolean mask's pixels (NaN if empty); x2, y2 are exclusive edges."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return np.full(4, np.nan)
+    cols = np.flatnonzero(mask.any(axis=0))
+    x, y = offset
+    return np.array([x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1], dtype=np.float64)
+
+
+class BoxPredictor:
+    """Segment boxes on a frame with ROS-SAM's crop-and-zoom.
+
+    share_windows: objects whose boxes fit in one window (with ``margin`` px on each side,
+    default an eighth of the window) share an encoder pass. batch_size: windows per encoder
+    call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM).
+    """
+
+    def __init__(
+        self,
+        model: RosSam,
+        *,
+        share_windows: bool = True,
+        margin: float | None = None,
+        batch_size: int = 16,
+        hq_token_only: bool = False,
+        mask_threshold: float = 0.0,
+    ):
+        self.model = model.eval()
+        self.window = model.variant.window
+        self.share_windows = share_windows
+        self.margin = self.window / 8 if margin is None else float(margin)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.hq_token_only = hq_token_only
+        self.mask_threshold = mask_threshold
+        self.encoder_passes = 0  # counted over the predictor's life, for benchmarks
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def _window_tensor(self, image: np.ndarray, w: Window) -> torch.Tensor:
+        size = self.model.variant.img_size
+        crop = crop_window(image, w, FILL)
+        if w.size != size:
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
+        return torch.from_numpy(crop).permute(2, 0, 1)
+
+    @torch.inference_mode()
+    def predict(self, image: np.ndarray, boxes) -> Prediction:
+        """image: RGB uint8 [H, W, 3]; boxes: [N, 4] xyxy frame pixels."""
+        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+            got = getattr(image, "shape", type(image))
+            raise ValueError(f"image must be an RGB uint8 array of shape [H, W, 3], got {got}")
+        h, w = image.shape[:2]
+        boxes = validate_boxes(boxes, w, h)
+        n = len(boxes)
+        if n == 0:
+            return Prediction([], np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 4)), (h, w))
+        windows, index = plan_windows(boxes, self.window, self.margin, share=self.share_windows)
+        masks: list[np.ndarray | None] = [None] * n
+        offsets = np.zeros((n, 2), dtype=np.int64)
+        ious = np.zeros(n)
+        size = self.model.variant.img_size
+        device = self.device
+        for start in range(0, len(windows), self.batch_size):
+            batch = range(start, min(start + self.batch_size, len(windows)))
+            objs = np.flatnonzero((index >= batch.start) & (index < batch.stop))
+            images = torch.stack([self._window_tensor(image, windows[k]) for k in batch]).to(device)
+            scale = np.array([size / windows[k].size for k in index[objs]])[:, None]
+            origin = np.array([[windows[k].x0, windows[k].y0] * 2 for k in index[objs]])
+            enc_boxes = torch.as_tensor((boxes[objs] - origin) * scale, dtype=torch.float32, device=device)
+            win_idx = torch.as_tensor(index[objs] - batch.start, device=device)
+            with autocast_for(device):
+                emb, early = self.model.encode(self.model.preprocess(images.float()))
+                out = self.model.decode(emb, early, win_idx, enc_boxes, hq_token_only=self.hq_token_only)
+            self.encoder_passes += len(batch)
+            logits = out.masks.float()
+            iou = out.iou.float()[:, 0].cpu().numpy()
+            for row, i in enumerate(objs):
+                win = windows[index[i]]
+                m = F.interpolate(logits[row : row + 1], (win.size, win.size), mode="bilinear", align_corners=False)
+                m = (m[0, 0] > self.mask_threshold).cpu().numpy()
+                x0, y0 = max(win.x0, 0), max(win.y0, 0)
+                x1, y1 = min(win.x0 + win.size, w), min(win.y0 + win.size, h)
+                masks[i] = m[y0 - win.y0 : y1 - win.y0, x0 - win.x0 : x1 - win.x0]
+                offsets[i] = (x0, y0)
+                ious[i] = iou[row]
+        tight = np.stack([tight_box(m, offsets[i]) for i, m in enumerate(masks)])
+        return Prediction(masks, offsets, ious, tight, (h, w), windows, index)

@@ -1,0 +1,98 @@
+"""Crop windows: ROS-SAM's object-centred crop, shared by objects that fit together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Window:
+    """A square crop ``[x0, x0 + size) x [y0, y0 + size)`` in frame pixels (may leave the frame)."""
+
+    x0: int
+    y0: int
+    size: int
+
+
+def validate_boxes(boxes, width: int, height: int) -> np.ndarray:
+    """Check [N, 4] xyxy boxes and clamp them to the frame.
+
+    A NaN, a box with x2 <= x1 or y2 <= y1, or one entirely outside the frame raises a
+    ValueError naming its index.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.ndim == 1 and boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must have shape [N, 4], got {boxes.shape}")
+    for i, b in enumerate(boxes):
+        if not np.all(np.isfinite(b)):
+            raise ValueError(f"box {i} is not finite: {b.tolist()}")
+        if b[2] <= b[0] or b[3] <= b[1]:
+            raise ValueError(f"box {i} has no area (need x2 > x1 and y2 > y1): {b.tolist()}")
+    clamped = boxes.copy()
+    clamped[:, [0, 2]] = clamped[:, [0, 2]].clip(0, width)
+    clamped[:, [1, 3]] = clamped[:, [1, 3]].clip(0, height)
+    for i, b in enumerate(clamped):
+        if b[2] <= b[0] or b[3] <= b[1]:
+            raise ValueError(f"box {i} lies outside the {width}x{height} frame: {boxes[i].tolist()}")
+    return clamped
+
+
+def _centred(cx: float, cy: float, size: int) -> Window:
+    return Window(int(round(cx - size / 2)), int(round(cy - size / 2)), size)
+
+
+def object_window(box: np.ndarray, window: int, context: float = 1.25) -> Window:
+    """ROS-SAM's crop: a ``window``-px square centred on the box, grown for large objects."""
+    side = max(window, int(np.ceil(max(box[2] - box[0], box[3] - box[1]) * context)))
+    return _centred((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, side)
+
+
+def plan_windows(boxes: np.ndarray, window: int, margin: float, share: bool = True) -> tuple[list[Window], np.ndarray]:
+    """Group boxes into windows; returns the windows and each box's window index.
+
+    With ``share``, a box joins a group when the union of the group's boxes still fits in
+    ``window - 2 * margin``; the group's window is centred on that union. Without it (or for a
+    box too large to share), each box gets its own centred window, as in ROS-SAM.
+    """
+    n = len(boxes)
+    index = np.full(n, -1, dtype=np.int64)
+    windows: list[Window] = []
+    inner = window - 2 * margin
+    order = np.lexsort((boxes[:, 1], boxes[:, 0]))
+    for i in order:
+        if index[i] >= 0:
+            continue
+        b = boxes[i]
+        if not share or max(b[2] - b[0], b[3] - b[1]) > inner:
+            index[i] = len(windows)
+            windows.append(object_window(b, window))
+            continue
+        union = b.copy()
+        members = [i]
+        for j in order:
+            if index[j] >= 0 or j == i:
+                continue
+            c = boxes[j]
+            u = np.array([min(union[0], c[0]), min(union[1], c[1]), max(union[2], c[2]), max(union[3], c[3])])
+            if u[2] - u[0] <= inner and u[3] - u[1] <= inner:
+                union = u
+                members.append(j)
+        index[members] = len(windows)
+        windows.append(_centred((union[0] + union[2]) / 2, (union[1] + union[3]) / 2, window))
+    return windows, index
+
+
+def crop_window(image: np.ndarray, w: Window, fill: tuple[int, int, int]) -> np.ndarray:
+    """The window's pixels; parts outside the frame are ``fill``."""
+    h, wd = image.shape[:2]
+    out = np.empty((w.size, w.size, 3), dtype=image.dtype)
+    out[:] = np.asarray(fill, dtype=image.dtype)
+    x0, y0 = max(w.x0, 0), max(w.y0, 0)
+    x1, y1 = min(w.x0 + w.size, wd), min(w.y0 + w.size, h)
+    if x1 > x0 and y1 > y0:
+        out[y0 - w.y0 : y1 - w.y0, x0 - w.x0 : x1 - w.x0] = image[y0:y1, x0:x1]
+    return out
