@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.masks import tight_box
+
 from .model import PIXEL_MEAN, RosSam
 from .windows import Window, crop_window, plan_windows, validate_boxes
 
@@ -69,16 +71,6 @@ class Prediction:
         if not self.masks:
             return np.zeros((0, h, w), dtype=bool)
         return np.stack([self.full_mask(i) for i in range(len(self))])
-
-
-def tight_box(mask: np.ndarray, offset=(0, 0)) -> np.ndarray:
-    """xyxy box of a boolean mask's pixels (NaN if empty); x2, y2 are exclusive edges."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return np.full(4, np.nan)
-    cols = np.flatnonzero(mask.any(axis=0))
-    x, y = offset
-    return np.array([x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1], dtype=np.float64)
 
 
 class BoxPredictor:

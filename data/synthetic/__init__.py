@@ -1,0 +1,1 @@
+"""Procedural satellite scenes: training windows and whole clips with ground truth."""

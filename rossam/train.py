@@ -1,0 +1,372 @@
+"""Train ROS-SAM with accelerate: ``accelerate launch -m rossam.train --config CONFIG [--key value ...]``.
+
+The defaults are the paper's recipe (see ``TrainConfig``); a YAML or JSON file and
+command-line overrides map onto it. State is saved with accelerate's ``save_state`` every
+``save_every`` epochs; ``--resume auto`` continues from the newest state exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger("rossam.train")
+
+
+@dataclass
+class TrainConfig:
+    # model
+    variant: str = "vit_l"
+    checkpoint: str | None = None  # SAM / HQ-SAM .pth, ROS-SAM state folder or project safetensors
+    maskdecoder: str | None = None  # sam_vit_*_maskdecoder.pth to start SAM's decoder from
+    lora_rank: int | None = 512  # None: no LoRA
+    lora_blocks: list[int] | None = None  # None: every block
+    train_all: bool = False  # train every parameter (for a variant trained from scratch)
+    hq_token_only: bool = False  # decode with the HQ logits alone at validation and export
+    # data
+    train_data: str = "synthetic"  # "synthetic" or a ROS-SAM layout split folder
+    val_data: str = "synthetic"
+    exclude_classes: list[str] = field(default_factory=lambda: ["car"])  # ROS-SAM leaves cars out
+    synthetic_train_samples: int = 4000
+    synthetic_val_samples: int = 300
+    val_seed: int = 10_000
+    min_val_size: float = 8.0  # validate on objects whose longer side is at least this (px)
+    box_noise: float = 0.1
+    # optimisation (ROS-SAM: Adam, SAM parts lr 1e-4, HQ modules lr 1e-3 with StepLR(4, 0.1))
+    epochs: int = 24
+    batch_size: int = 4
+    lr_sam: float = 1e-4
+    lr_hq: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "step"  # "step" (StepLR on the HQ group) or "cosine" (both groups)
+    step_size: int = 4
+    gamma: float = 0.1
+    alternate: bool = True  # SAM parts on even iterations, HQ modules on odd; False: both
+    points: int = 112 * 112
+    oversample: float = 3.0
+    importance: float = 0.75
+    pos_weight: float = 10.0
+    iou_loss_weight: float = 1.0  # trains the IoU head the tracker gates on
+    grad_clip: float | None = 1.0
+    # running
+    output_dir: str = "runs/rossam"
+    save_every: int = 1
+    resume: str | None = None  # a state folder, or "auto" for the newest in output_dir
+    seed: int = 0
+    mixed_precision: str = "no"  # "no", "bf16", "fp16"
+    num_workers: int = 0
+    log_every: int = 20
+    max_minutes: float | None = None  # stop (with a saved state) after this long
+
+    def __post_init__(self):
+        from .variants import get_variant
+
+        get_variant(self.variant)
+        if self.schedule not in ("step", "cosine"):
+            raise ValueError(f"TrainConfig.schedule must be 'step' or 'cosine', got {self.schedule!r}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"TrainConfig.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        for name in ("epochs", "batch_size", "save_every", "points"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        from data.synthetic.shapes import CLASSES
+
+        bad = [c for c in self.exclude_classes if c not in CLASSES]
+        if bad:
+            raise ValueError(f"TrainConfig.exclude_classes has unknown classes {bad}; known: {list(CLASSES)}")
+
+
+def _convert(value: str, typ):
+    text = str(typ)
+    if value.lower() in ("none", "null") and "None" in text:
+        return None
+    if "bool" in text:
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"expected a boolean, got {value!r}")
+        return value.lower() in ("true", "1", "yes")
+    if "list" in text:
+        items = [v for v in value.split(",") if v]
+        return [int(v) for v in items] if "int" in text else items
+    if "int" in text and "float" not in text:
+        return int(value)
+    if "float" in text:
+        return float(value)
+    return value
+
+
+def load_config(path: str | None, overrides: list[str]) -> TrainConfig:
+    """A YAML/JSON file plus ``--key value`` overrides; unknown keys name themselves."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    values: dict = {}
+    if path:
+        text = Path(path).read_text()
+        import yaml
+
+        data = yaml.safe_load(text) if not path.endswith(".json") else json.loads(text)
+        for k, v in (data or {}).items():
+            if k not in fields:
+                raise ValueError(f"{path}: unknown config field {k!r}")
+            values[k] = v
+    it = iter(overrides)
+    for tok in it:
+        if not tok.startswith("--"):
+            raise ValueError(f"expected --key value, got {tok!r}")
+        key = tok[2:].replace("-", "_")
+        if key not in fields:
+            raise ValueError(f"unknown config field {key!r}")
+        try:
+            raw = next(it)
+        except StopIteration:
+            raise ValueError(f"--{key} needs a value") from None
+        try:
+            values[key] = _convert(raw, fields[key].type)
+        except ValueError as e:
+            raise ValueError(f"config field {key!r}: {e}") from None
+    return TrainConfig(**values)
+
+
+def _build_data(cfg: TrainConfig, variant):
+    from data.synthetic.shapes import CLASSES
+    from data.windows import SyntheticWindows
+
+    classes = [c for c in CLASSES if c not in cfg.exclude_classes]
+    if cfg.train_data == "synthetic":
+        train = SyntheticWindows(cfg.synthetic_train_samples, variant.window, variant.img_size, cfg.seed, classes)
+    else:
+        from data.rossam_layout import LayoutWindows
+
+        train = LayoutWindows(cfg.train_data, variant, exclude_classes=cfg.exclude_classes, seed=cfg.seed)
+    if len(train) == 0:
+        raise ValueError(f"training data {cfg.train_data!r} has no usable sample")
+    return train, classes
+
+
+def jitter_boxes(boxes: torch.Tensor, scale: float, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Box noise as HQ-SAM trains with: each edge moved by N(0, scale x side), kept valid."""
+    if scale <= 0:
+        return boxes
+    wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
+    noisy = boxes + torch.randn(boxes.shape, generator=gen) * scale * wh
+    noisy = noisy.clamp(0, size)
+    lo, hi = torch.minimum(noisy[:, :2], noisy[:, 2:]), torch.maximum(noisy[:, :2], noisy[:, 2:])
+    hi = torch.maximum(hi, lo + 1)
+    return torch.cat([lo, hi], 1)
+
+
+@torch.no_grad()
+def validate(model, cfg: TrainConfig, classes, progress: bool) -> dict:
+    """mIoU and mBIoU through the crop-and-zoom predictor on held-out synthetic frames."""
+    from data.synthetic.patches import sample_patch
+    from tqdm import tqdm
+
+    from .metrics import boundary_iou, mask_iou
+    from .predictor import BoxPredictor
+
+    predictor = BoxPredictor(model, share_windows=False, hq_token_only=cfg.hq_token_only)
+    ious, bious = [], []
+    window = model.variant.window
+    for i in tqdm(range(cfg.synthetic_val_samples), desc="validate", disable=not progress, leave=False):
+        rng = np.random.default_rng([cfg.val_seed, i])
+        p = sample_patch(rng, window * 2, classes)  # the object anywhere in a frame larger than a window
+        b = p.boxes[0]
+        if max(b[2] - b[0], b[3] - b[1]) < cfg.min_val_size:
+            continue
+        pred = predictor.predict(p.image, b[None])
+        m = pred.full_mask(0)
+        ious.append(mask_iou(m, p.masks[0]))
+        bious.append(boundary_iou(m, p.masks[0]))
+    model.train()
+    return {"miou": float(np.mean(ious)) if ious else float("nan"),
+            "mbiou": float(np.mean(bious)) if bious else float("nan"), "objects": len(ious)}
+
+
+def _latest_state(output_dir: Path) -> Path | None:
+    states = sorted(output_dir.glob("state-epoch*"), key=lambda p: int(p.name.removeprefix("state-epoch")))
+    return states[-1] if states else None
+
+
+def _save_state(accelerator, output_dir: Path, epoch: int, extra: dict) -> None:
+    """Atomic: written to a temporary folder, then renamed; older states are pruned."""
+    if accelerator.is_main_process:
+        tmp = output_dir / f".state-epoch{epoch}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    tmp = output_dir / f".state-epoch{epoch}.tmp"
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "progress.json").write_text(json.dumps({"epoch": epoch, **extra}))
+        final = output_dir / f"state-epoch{epoch}"
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in output_dir.glob("state-epoch*"):
+            if old != final and int(old.name.removeprefix("state-epoch")) < epoch - 1:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def train(cfg: TrainConfig) -> dict:
+    import time
+
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from data.windows import collate_windows
+
+    from .build import build_rossam
+    from .checkpoint import save_rossam
+    from .lora import LoRAConfig
+    from .losses import iou_of, mask_loss
+    from .trainable import parameter_report, set_trainable
+    from .variants import get_variant
+
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    set_seed(cfg.seed, device_specific=False)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    variant = get_variant(cfg.variant)
+    train_set, classes = _build_data(cfg, variant)
+
+    lora = LoRAConfig(cfg.lora_rank, tuple(cfg.lora_blocks) if cfg.lora_blocks else None) if cfg.lora_rank else None
+    model = build_rossam(cfg.variant, cfg.checkpoint, hq=True, lora=lora, maskdecoder=cfg.maskdecoder)
+    groups = set_trainable(model, train_all=cfg.train_all)
+    if accelerator.is_main_process:
+        log.info("parameters by group: %s", json.dumps(parameter_report(model)))
+    opt_sam = torch.optim.AdamW(groups["sam"], lr=cfg.lr_sam, weight_decay=cfg.weight_decay) if groups["sam"] else None
+    opt_hq = torch.optim.AdamW(groups["hq"], lr=cfg.lr_hq, weight_decay=cfg.weight_decay)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate_windows,
+                        num_workers=cfg.num_workers, drop_last=True)
+    steps_per_epoch = max(1, len(loader) // accelerator.num_processes)
+    if cfg.schedule == "step":
+        sched_hq = torch.optim.lr_scheduler.StepLR(opt_hq, step_size=cfg.step_size * steps_per_epoch, gamma=cfg.gamma)
+        sched_sam = torch.optim.lr_scheduler.LambdaLR(opt_sam, lambda s: 1.0) if opt_sam else None
+    else:
+        total = cfg.epochs * steps_per_epoch
+        cosine = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))  # noqa: E731
+        sched_hq = torch.optim.lr_scheduler.LambdaLR(opt_hq, cosine)
+        sched_sam = torch.optim.lr_scheduler.LambdaLR(opt_sam, cosine) if opt_sam else None
+    parts = [model, opt_hq, sched_hq, loader] + ([opt_sam, sched_sam] if opt_sam else [])
+    prepared = accelerator.prepare(*parts)
+    model, opt_hq, sched_hq, loader = prepared[:4]
+    if opt_sam:
+        opt_sam, sched_sam = prepared[4:]
+
+    start_epoch, best = 0, -1.0
+    resume = cfg.resume
+    if resume == "auto":
+        latest = _latest_state(out)
+        resume = str(latest) if latest else None
+    if resume:
+        accelerator.load_state(resume)
+        progress = json.loads((Path(resume) / "progress.json").read_text())
+        start_epoch, best = progress["epoch"] + 1, progress.get("best", -1.0)
+        accelerator.print(f"resumed from {resume} at epoch {start_epoch}")
+
+    raw = accelerator.unwrap_model(model)
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 7919 * accelerator.process_index)
+    history = []
+    t_start = time.monotonic()
+    stopped_early = False
+    for epoch in range(start_epoch, cfg.epochs):
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        noise_gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + accelerator.process_index)
+        model.train()
+        bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_main_process, leave=False)
+        running = []
+        for step, batch in enumerate(bar):
+            it = epoch * steps_per_epoch + step
+            images = batch["images"].float()
+            boxes = jitter_boxes(batch["boxes"], cfg.box_noise, variant.img_size, noise_gen)
+            targets = batch["masks"].unsqueeze(1).float()
+            with accelerator.autocast():
+                outp = model(images, batch["window_index"], boxes, hq_token_only=True)
+                bce, dice = mask_loss(outp.hq_logits, targets, cfg.points, cfg.oversample, cfg.importance, cfg.pos_weight)
+                with torch.no_grad():
+                    true_iou = iou_of(outp.hq_logits.detach(), targets)
+                iou_loss = torch.nn.functional.mse_loss(outp.iou[:, 0].float(), true_iou)
+                loss = bce + dice + cfg.iou_loss_weight * iou_loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss is {loss.item()} at epoch {epoch} step {step} (samples {batch['names']}); "
+                    f"the last saved state in {out} is intact"
+                )
+            accelerator.backward(loss)
+            if cfg.grad_clip:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            step_sam = opt_sam is not None and (not cfg.alternate or it % 2 == 0)
+            step_hq = not cfg.alternate or it % 2 == 1 or opt_sam is None
+            if step_sam:
+                opt_sam.step()
+            if step_hq:
+                opt_hq.step()
+            for opt in (opt_sam, opt_hq):
+                if opt is not None:
+                    opt.zero_grad(set_to_none=True)
+            sched_hq.step()
+            if sched_sam is not None:
+                sched_sam.step()
+            running.append(loss.item())
+            if accelerator.is_main_process and step % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{np.mean(running[-cfg.log_every:]):.4f}")
+            if cfg.max_minutes and time.monotonic() - t_start > cfg.max_minutes * 60:
+                stopped_early = True
+                break
+        if stopped_early:
+            accelerator.print(f"stopped after {cfg.max_minutes} minutes in epoch {epoch}; last full state kept")
+            break
+        metrics = validate(raw, cfg, classes, accelerator.is_main_process) if accelerator.is_main_process else {}
+        metrics = {"epoch": epoch, "loss": float(np.mean(running)), **metrics}
+        history.append(metrics)
+        if accelerator.is_main_process:
+            log.info("epoch %d: %s", epoch, json.dumps(metrics))
+            with open(out / "history.jsonl", "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+            extra = {"variant": cfg.variant, "hq_token_only": cfg.hq_token_only, "val": metrics}
+            save_rossam(raw, out / "last.safetensors", extra=extra)
+            if metrics.get("miou", -1) > best:
+                best = metrics["miou"]
+                save_rossam(raw, out / "best.safetensors", extra=extra)
+        if (epoch + 1) % cfg.save_every == 0 or epoch == cfg.epochs - 1:
+            _save_state(accelerator, out, epoch, {"best": best})
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return {"history": history, "best": best}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rossam.train",
+        description="Train ROS-SAM (run under `accelerate launch -m rossam.train` for several processes).",
+        epilog="Any TrainConfig field can be overridden as --field value (lists comma-separated).",
+    )
+    parser.add_argument("--config", help="YAML or JSON file of TrainConfig fields")
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        cfg = load_config(args.config, rest)
+    except (ValueError, OSError) as e:
+        print(f"rossam.train: {e}", file=sys.stderr)
+        return 2
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""ROS-SAM's trainable set: LoRA, the last encoder block, SAM's mask decoder, the HQ modules."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .lora import lora_modules
+
+GROUPS = ("lora", "last_block", "sam_decoder", "hq", "other")
+
+
+def parameter_groups(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
+    """Every parameter in exactly one group (``other``: what ROS-SAM keeps frozen)."""
+    hq_ids = {id(p) for p in model.mask_decoder.hq_parameters()}
+    lora_ids = {id(p) for m in lora_modules(model) for sub in (m.lora_q, m.lora_v) for p in sub.parameters()}
+    last = len(model.image_encoder.blocks) - 1
+    groups: dict[str, list] = {g: [] for g in GROUPS}
+    for name, p in model.named_parameters():
+        if id(p) in lora_ids:
+            g = "lora"
+        elif id(p) in hq_ids:
+            g = "hq"
+        elif name.startswith(f"image_encoder.blocks.{last}."):
+            g = "last_block"
+        elif name.startswith("mask_decoder."):
+            g = "sam_decoder"
+        else:
+            g = "other"
+        groups[g].append((name, p))
+    return groups
+
+
+def set_trainable(model: nn.Module, train_all: bool = False) -> dict[str, list[nn.Parameter]]:
+    """Freeze all but ROS-SAM's trainable set (or nothing, with ``train_all``, for a model
+    trained from scratch such as ``tiny``). Returns the trainable parameters of the two
+    optimiser groups: ``sam`` (LoRA, last block, SAM decoder, and all else when
+    ``train_all``) and ``hq``."""
+    groups = parameter_groups(model)
+    sam, hq = [], []
+    for g, params in groups.items():
+        for _, p in params:
+            train = train_all or g != "other"
+            p.requires_grad_(train)
+            if train:
+                (hq if g == "hq" else sam).append(p)
+    return {"sam": sam, "hq": hq}
+
+
+def parameter_report(model: nn.Module) -> dict[str, dict[str, int]]:
+    """Trainable and frozen parameter counts by group."""
+    out = {}
+    for g, params in parameter_groups(model).items():
+        out[g] = {
+            "trainable": sum(p.numel() for _, p in params if p.requires_grad),
+            "frozen": sum(p.numel() for _, p in params if not p.requires_grad),
+        }
+    return out
