@@ -1,0 +1,112 @@
+"""Crop-and-zoom geometry, shared windows, batching and input validation of BoxPredictor."""
+
+import numpy as np
+import pytest
+import torch
+
+from rossam import BoxPredictor
+from rossam.decoder import DecoderOutput
+from rossam.windows import plan_windows, validate_boxes
+
+
+def _box_echo(model):
+    """Make the decoder answer each box with its own signed distance (in encoder pixels), so
+    that the predicted mask must be exactly the box if the geometry is right."""
+    size = model.variant.img_size
+    res = size // 4
+
+    def decode(emb, early, window_index, boxes, **kw):
+        c = (torch.arange(res, dtype=torch.float32) + 0.5) * (size / res)
+        x, y = c[None, None, :], c[None, :, None]
+        b = boxes[:, :, None, None]
+        sdf = torch.minimum(torch.minimum(x - b[:, 0], b[:, 2] - x), torch.minimum(y - b[:, 1], b[:, 3] - y))
+        logits = sdf[:, None]
+        return DecoderOutput(logits, logits, logits, torch.ones(len(boxes), 1))
+
+    model.decode = decode
+    return model
+
+
+@pytest.mark.parametrize("box", [
+    [0, 0, 20, 14],            # corner
+    [1000, 500, 1024, 530],    # right edge
+    [400, 1010, 460, 1024],    # bottom edge
+    [500, 500, 503, 503],      # 3 x 3 px
+    [100, 200, 400, 420],      # larger than the 128 px window
+    [-30, 900, 40, 960],       # partly outside: clamped
+])
+def test_masks_land_in_place(tiny_random, box):
+    pred = BoxPredictor(_box_echo(tiny_random)).predict(np.zeros((1024, 1024, 3), np.uint8), [box])
+    m = pred.full_mask(0)
+    x1, y1, x2, y2 = np.clip(box, 0, 1024)
+    truth = np.zeros_like(m)
+    truth[y1:y2, x1:x2] = True
+    inter, union = (m & truth).sum(), (m | truth).sum()
+    assert inter / union >= (0.5 if (x2 - x1) < 5 else 0.85), inter / union
+    assert np.abs(pred.boxes[0] - [x1, y1, x2, y2]).max() <= 1.0
+
+
+def test_shared_windows_place_every_object(tiny_random):
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(50, 950, (5, 2))
+    boxes = []
+    for i in range(30):
+        c = centres[i % 5] + rng.uniform(-30, 30, 2)
+        s = rng.uniform(3, 12, 2)
+        boxes.append([c[0] - s[0], c[1] - s[1], c[0] + s[0], c[1] + s[1]])
+    boxes = np.array(boxes)
+    shared = BoxPredictor(_box_echo(tiny_random)).predict(np.zeros((1024, 1024, 3), np.uint8), boxes)
+    assert len(shared.windows) < 15
+    for i, b in enumerate(boxes):
+        assert np.abs(shared.boxes[i] - np.round(b)).max() <= 1.5, i
+        w = shared.windows[shared.window_index[i]]
+        assert w.x0 <= b[0] and b[2] <= w.x0 + w.size and w.y0 <= b[1] and b[3] <= w.y0 + w.size
+
+
+def test_batching_never_changes_a_result(tiny_random):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    boxes = np.array([[10, 10, 40, 30], [300, 200, 330, 260], [700, 500, 760, 590], [400, 50, 480, 90], [200, 400, 260, 460]], float)
+    one = BoxPredictor(tiny_random, batch_size=1).predict(image, boxes)
+    many = BoxPredictor(tiny_random, batch_size=8).predict(image, boxes)
+    assert np.allclose(one.iou, many.iou, atol=1e-5)
+    for a, b in zip(one.masks, many.masks):
+        assert a.shape == b.shape and (a != b).mean() < 1e-3
+
+
+def test_sharing_reduces_encoder_passes(tiny_random):
+    boxes = np.array([[100, 100, 110, 108], [115, 100, 125, 108], [100, 120, 110, 128], [600, 600, 610, 608]], float)
+    img = np.zeros((1024, 1024, 3), np.uint8)
+    shared, alone = BoxPredictor(tiny_random), BoxPredictor(tiny_random, share_windows=False)
+    assert len(shared.predict(img, boxes).windows) == 2
+    assert len(alone.predict(img, boxes).windows) == 4
+
+
+@pytest.mark.parametrize("box, match", [
+    ([10, 10, 10, 20], "box 1 has no area"),
+    ([30, 10, 20, 20], "box 1 has no area"),
+    ([np.nan, 1, 5, 5], "box 1 is not finite"),
+    ([2000, 2000, 2010, 2010], "box 1 lies outside"),
+])
+def test_bad_boxes_name_their_index(tiny_random, box, match):
+    with pytest.raises(ValueError, match=match):
+        BoxPredictor(tiny_random).predict(np.zeros((100, 100, 3), np.uint8), [[1, 1, 5, 5], box])
+
+
+def test_bad_image_and_empty_boxes(tiny_random):
+    p = BoxPredictor(tiny_random)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        p.predict(np.zeros((10, 10), np.uint8), [[1, 1, 5, 5]])
+    out = p.predict(np.zeros((10, 12, 3), np.uint8), np.zeros((0, 4)))
+    assert len(out) == 0 and out.full_masks().shape == (0, 10, 12)
+
+
+def test_plan_windows_keeps_groups_within_the_window():
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 1000, (200, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(2, 30, (200, 2))], 1)
+    windows, index = plan_windows(validate_boxes(boxes, 1100, 1100), 128, 16)
+    for i, b in enumerate(boxes):
+        w = windows[index[i]]
+        assert w.x0 + 16 - 1 <= b[0] and b[2] <= w.x0 + w.size - 16 + 1
+        assert w.y0 + 16 - 1 <= b[1] and b[3] <= w.y0 + w.size - 16 + 1
