@@ -132,13 +132,14 @@ def desaturate(img: np.ndarray, amount: float) -> np.ndarray:
     return img + (gray - img) * amount
 
 
-def imaging(rng: np.random.Generator, img: np.ndarray, blur: float | None = None, noise: float | None = None) -> np.ndarray:
+def imaging(rng: np.random.Generator, img: np.ndarray, blur: float | None = None, noise: float | None = None,
+            contrast: float | None = None, haze: float | None = None) -> np.ndarray:
     """Optics and sensor: blur, haze and contrast, noise; float32 in, uint8 out."""
     blur = rng.uniform(0.4, 1.1) if blur is None else blur
     if blur > 0:
         img = cv2.GaussianBlur(img, (0, 0), blur)
-    contrast = rng.uniform(0.8, 1.1)
-    haze = rng.uniform(0, 25)
+    contrast = rng.uniform(0.8, 1.1) if contrast is None else contrast
+    haze = rng.uniform(0, 25) if haze is None else haze
     img = img * contrast + haze
     noise = rng.uniform(1.0, 4.0) if noise is None else noise
     if noise > 0:

@@ -1,0 +1,178 @@
+"""The ROS-SAM training layout and a converter from SAT-MTB sequences.
+
+    SPLIT/img/NAME.png          the frame
+    SPLIT/boxes/NAME.npy        [N, 4] float xyxy
+    SPLIT/onehotmask/NAME.npy   [N, H, W] uint8, 0/255
+    SPLIT/classes/NAME.npy      [N] int (this project's addition: 0 car, 1 airplane, 2 ship,
+                                3 train), so classes are excluded by configuration
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch.utils.data import Dataset
+
+from .images import read_image, write_image
+from .mot import CLASS_IDS
+from .satmtb import read_seg_json, read_sequence
+
+log = logging.getLogger(__name__)
+
+
+class LayoutError(ValueError):
+    pass
+
+
+class RosSamDataset(Dataset):
+    """Items: ``{"image", "boxes", "masks", "name", "classes"}`` as numpy arrays.
+
+    A sample whose box and mask counts differ is skipped with a warning naming it (and counted
+    in ``skipped``), or raises when ``strict``; an image with no boxes is skipped; classes in
+    ``exclude_classes`` are removed from each sample (a sample left with none is skipped).
+    """
+
+    def __init__(self, root: str | Path, exclude_classes=(), strict: bool = False):
+        self.root = Path(root)
+        if not (self.root / "img").is_dir():
+            raise LayoutError(f"{self.root}: no img/ folder (expected the ROS-SAM layout)")
+        self.exclude = {CLASS_IDS[c] if isinstance(c, str) else int(c) for c in exclude_classes}
+        self.skipped: dict[str, str] = {}
+        self.names = []
+        for img in sorted((self.root / "img").glob("*.png")):
+            name = img.stem
+            reason = self._check(name, strict)
+            if reason:
+                self.skipped[name] = reason
+                log.warning("%s: skipped %s: %s", self.root, name, reason)
+            else:
+                self.names.append(name)
+
+    def _arrays(self, name: str):
+        boxes = np.load(self.root / "boxes" / f"{name}.npy")
+        masks = np.load(self.root / "onehotmask" / f"{name}.npy", mmap_mode="r")
+        cpath = self.root / "classes" / f"{name}.npy"
+        classes = np.load(cpath) if cpath.is_file() else np.full(len(boxes), -1)
+        return boxes, masks, classes
+
+    def _check(self, name: str, strict: bool) -> str | None:
+        try:
+            boxes, masks, classes = self._arrays(name)
+        except FileNotFoundError as e:
+            reason = f"missing {Path(e.filename).parent.name}/{Path(e.filename).name}"
+        else:
+            reason = None
+            if boxes.ndim != 2 or boxes.shape[1:] != (4,):
+                reason = f"boxes have shape {boxes.shape}, expected [N, 4]"
+            elif len(boxes) != len(masks):
+                reason = f"{len(boxes)} boxes but {len(masks)} masks"
+            elif len(classes) != len(boxes):
+                reason = f"{len(boxes)} boxes but {len(classes)} classes"
+            elif len(boxes) == 0:
+                return "no boxes"
+            elif self.exclude and np.isin(classes, list(self.exclude)).all():
+                return "every object is of an excluded class"
+            elif self.exclude and (classes < 0).any():
+                reason = "classes are unknown (no classes/ file), so exclusion cannot apply"
+        if reason and strict:
+            raise LayoutError(f"{self.root}: {name}: {reason}")
+        return reason
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> dict:
+        name = self.names[i]
+        boxes, masks, classes = self._arrays(name)
+        keep = ~np.isin(classes, list(self.exclude))
+        return {
+            "image": read_image(self.root / "img" / f"{name}.png"),
+            "boxes": boxes[keep].astype(np.float32),
+            "masks": np.asarray(masks[keep]) > 127,
+            "classes": classes[keep].astype(np.int64),
+            "name": name,
+        }
+
+
+def write_sample(root: Path, name: str, image, boxes, masks, classes) -> None:
+    for sub in ("img", "boxes", "onehotmask", "classes"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    write_image(root / "img" / f"{name}.png", image)
+    np.save(root / "boxes" / f"{name}.npy", np.asarray(boxes, np.float32).reshape(-1, 4))
+    np.save(root / "onehotmask" / f"{name}.npy", (np.asarray(masks, bool) * 255).astype(np.uint8))
+    np.save(root / "classes" / f"{name}.npy", np.asarray(classes, np.int64))
+
+
+def convert_satmtb(sequences: list[str | Path], out: str | Path, every: int = 4) -> dict:
+    """Frames with segmentation, every ``every``-th (the paper keeps a quarter), into the layout.
+
+    Frames whose segmentation file is missing are dropped and counted.
+    """
+    out = Path(out)
+    report = {"written": 0, "no_segmentation": [], "frames_without_seg": 0}
+    for seq_path in sequences:
+        seq = read_sequence(seq_path)
+        if seq.seg is None or seq.frames is None:
+            report["no_segmentation"].append(seq.name)
+            continue
+        segs = seq.seg_files()
+        frames = sorted(int(p.stem) for p in seq.frames.iterdir() if p.stem.isdigit())
+        for n in frames[::every]:
+            if n not in segs:
+                report["frames_without_seg"] += 1
+                continue
+            objs = read_seg_json(segs[n])
+            if not objs:
+                continue
+            img_file = next(seq.frames.glob(f"{n:06d}.*"))
+            masks = np.stack([o.mask for o in objs])
+            boxes = np.stack([o.box for o in objs])
+            write_sample(out, f"{seq.name}_{n:06d}", read_image(img_file), boxes, masks, [o.cls for o in objs])
+            report["written"] += 1
+    return report
+
+
+class LayoutWindows(Dataset):
+    """Training windows from a layout split: each image, cropped around one of its objects
+    (ROS-SAM's crop, jittered) and zoomed to the encoder's size, with every object in the window."""
+
+    def __init__(self, root, variant, exclude_classes=(), seed: int = 0, max_objects: int = 4):
+        self.data = RosSamDataset(root, exclude_classes)
+        self.variant = variant
+        self.seed = seed
+        self.epoch = 0
+        self.max_objects = max_objects
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> dict:
+        from .masks import tight_box
+        from .windows import to_sample, zoom
+
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        s = self.data[i]
+        k = int(rng.integers(len(s["boxes"])))
+        b = s["boxes"][k]
+        side = max(self.variant.window, int(np.ceil(max(b[2] - b[0], b[3] - b[1]) * 1.25)))
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        jitter = rng.uniform(-0.15, 0.15, 2) * side
+        x0, y0 = int(round(cx - side / 2 + jitter[0])), int(round(cy - side / 2 + jitter[1]))
+        h, w = s["image"].shape[:2]
+        pad = ((max(0, -y0), max(0, y0 + side - h)), (max(0, -x0), max(0, x0 + side - w)))
+        img = np.pad(s["image"], pad + ((0, 0),), constant_values=124)
+        masks = np.pad(s["masks"], ((0, 0),) + pad)
+        ox, oy = x0 + pad[1][0], y0 + pad[0][0]
+        img = img[oy : oy + side, ox : ox + side]
+        masks = masks[:, oy : oy + side, ox : ox + side]
+        visible = [j for j in [k] + [j for j in range(len(masks)) if j != k] if masks[j].sum() >= 4][: self.max_objects]
+        masks = masks[visible]
+        boxes = np.stack([tight_box(m) for m in masks])
+        img, masks, boxes = zoom(np.ascontiguousarray(img), masks, boxes, self.variant.img_size)
+        return to_sample(img, masks, boxes, s["classes"][visible], s["name"])

@@ -1,0 +1,83 @@
+"""Write a synthetic satellite clip with ground truth.
+
+    python -m data.synthetic --out DIR --frames N --objects K --seed S [--size 1024] [--classes ...]
+
+DIR/clip.avi (MJPG), DIR/gt.txt (SAT-MTB MOT rows ``frame,id,x,y,w,h,1,class,0,-1,-1``, tight
+boxes of each object's visible part), DIR/masks/000001.png ... (16-bit, pixel value = id,
+0 = background) and, with --rossam-layout, every k-th frame in the ROS-SAM training layout
+under DIR/rossam/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .clip import ClipConfig, SyntheticClip, boxes_from_ids, class_of
+from .shapes import CLASSES
+
+
+def write_clip(out: str | Path, cfg: ClipConfig, rossam_layout: bool = False, every: int = 4,
+               progress: bool = True) -> Path:
+    """Write the clip's files into ``out``; returns ``out``. The video and gt are written to
+    temporary names and renamed at the end, so an interrupted run leaves no complete-looking file."""
+    from ..rossam_layout import write_sample
+
+    out = Path(out)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    clip = SyntheticClip(cfg)
+    classes = class_of(clip)
+    tmp_video = out / ".clip.avi.tmp.avi"
+    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"MJPG"), cfg.fps, (cfg.size, cfg.size))
+    if not writer.isOpened():
+        raise OSError(f"{tmp_video}: cannot open an MJPG writer")
+    rows = []
+    for t, image, ids in tqdm(clip, total=cfg.frames, desc="synthetic clip", disable=not progress):
+        writer.write(np.ascontiguousarray(image[..., ::-1]))
+        cv2.imwrite(str(out / "masks" / f"{t:06d}.png"), ids)
+        boxes = boxes_from_ids(ids)
+        for oid, b in sorted(boxes.items()):
+            rows.append(f"{t},{oid},{b[0]:g},{b[1]:g},{b[2] - b[0]:g},{b[3] - b[1]:g},1,{classes[oid]},0,-1,-1")
+        if rossam_layout and (t - 1) % every == 0 and boxes:
+            oids = sorted(boxes)
+            write_sample(out / "rossam", f"frame{t:06d}", image, np.stack([boxes[o] for o in oids]),
+                         np.stack([ids == o for o in oids]), [classes[o] for o in oids])
+    writer.release()
+    os.replace(tmp_video, out / "clip.avi")
+    tmp = out / ".gt.txt.tmp"
+    tmp.write_text("".join(r + "\n" for r in rows))
+    os.replace(tmp, out / "gt.txt")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m data.synthetic", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--objects", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=1024, help="frame side in pixels (default 1024)")
+    p.add_argument("--classes", nargs="+", default=list(CLASSES), choices=CLASSES)
+    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--rossam-layout", action="store_true", help="also write frames in the ROS-SAM training layout")
+    p.add_argument("--every", type=int, default=4, help="with --rossam-layout, keep every k-th frame (default 4)")
+    args = p.parse_args(argv)
+    try:
+        cfg = ClipConfig(frames=args.frames, objects=args.objects, size=args.size, seed=args.seed,
+                         classes=tuple(args.classes), fps=args.fps)
+        out = write_clip(args.out, cfg, rossam_layout=args.rossam_layout, every=args.every)
+    except (ValueError, OSError) as e:
+        print(f"data.synthetic: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'clip.avi'}, {out / 'gt.txt'}, {out / 'masks'}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

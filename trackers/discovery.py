@@ -1,0 +1,101 @@
+"""Moving-object discovery without prompts: registered three-frame differencing.
+
+Frame t is compared with frames t-k and t-2k after compensating the platform's motion (phase
+correlation on a downscaled frame). A pixel is "moving" where t differs from both: a moving
+object shows at its current place in both differences, while its old places (ghosts) show in
+one each. Blobs are filtered by size and shape; the tracker suppresses those that overlap live
+tracks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class DiscoveryConfig:
+    enabled: bool = True
+    gap: int = 2  # k: frames between the compared frames
+    threshold: float = 8.0  # grey-level difference floor
+    smooth: float = 0.6  # Gaussian sigma applied to every frame first
+    noise_factor: float = 4.0  # ... or this many robust noise sigmas, whichever is larger
+    min_area: int = 6  # px
+    max_area: int = 20000
+    max_aspect: float = 25.0
+    min_extent: float = 0.15  # blob area / box area
+    edge_factor: float = 0.6  # px of registration error tolerated: edges need a larger difference
+    merge: int = 1  # closing kernel (px) joining blob pieces (1: none; larger merges close pairs)
+    downscale: int = 1  # for the registration only (2 halves its cost, with ~0.4 px error)
+    pad: float = 1.0  # px added around each blob's box
+
+
+class MotionDiscovery:
+    """Feed frames in order with ``__call__(frame)``; returns [M, 4] xyxy proposals."""
+
+    def __init__(self, config: DiscoveryConfig | None = None):
+        self.cfg = config or DiscoveryConfig()
+        self.history: deque = deque(maxlen=2 * self.cfg.gap + 1)
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def _shift(self, ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+        """Translation (dx, dy) that maps ``ref`` onto ``cur``."""
+        d = self.cfg.downscale
+        a = cv2.resize(ref, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA).astype(np.float32)
+        b = cv2.resize(cur, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA).astype(np.float32)
+        window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+        (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
+        return np.array([dx, dy]) * d
+
+    def _aligned_diff(self, ref: np.ndarray, cur: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        dx, dy = shift
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        warped = cv2.warpAffine(ref, m, ref.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # match the reference's brightness and contrast to the current frame's (sensor gain flicker)
+        warped = (warped - warped.mean()) * (cur.std() / max(float(warped.std()), 1e-6)) + cur.mean()
+        diff = cv2.absdiff(cur, warped)
+        border = int(np.ceil(max(abs(dx), abs(dy)))) + 1  # no evidence where the shift brought in no pixels
+        diff[:border] = 0
+        diff[-border:] = 0
+        diff[:, :border] = 0
+        diff[:, -border:] = 0
+        return diff
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        if not self.cfg.enabled:
+            return np.zeros((0, 4))
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        gray = cv2.GaussianBlur(gray, (0, 0), self.cfg.smooth)  # sensor noise down, small cars kept
+        self.history.append(gray)
+        if len(self.history) < self.history.maxlen:
+            return np.zeros((0, 4))
+        # each reference is registered to the current frame directly: chaining frame-to-frame
+        # shifts accumulates their errors (about 0.05 px a step), and edges turn into motion
+        cur, mid, old = self.history[-1], self.history[-1 - self.cfg.gap], self.history[0]
+        d = np.minimum(self._aligned_diff(mid, cur, self._shift(mid, cur)),
+                       self._aligned_diff(old, cur, self._shift(old, cur)))
+        sigma = 1.4826 * np.median(np.abs(d - np.median(d)))
+        thr = max(self.cfg.threshold, self.cfg.noise_factor * sigma)
+        # misregistration by e px makes a difference of about e x the gradient at edges
+        grad = cv2.magnitude(cv2.Sobel(cur, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(cur, cv2.CV_32F, 0, 1, ksize=3)) / 8
+        raw = (d > np.maximum(thr, self.cfg.edge_factor * grad)).astype(np.uint8)
+        k = self.cfg.merge
+        joined = cv2.morphologyEx(raw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        stats[:, cv2.CC_STAT_AREA] = np.bincount(labels[raw > 0], minlength=n)  # evidence, not closing
+        boxes = []
+        h, w = raw.shape
+        for k in range(1, n):
+            x, y, bw, bh, area = stats[k]
+            if not self.cfg.min_area <= area <= self.cfg.max_area:
+                continue
+            if max(bw, bh) / max(min(bw, bh), 1) > self.cfg.max_aspect or area / (bw * bh) < self.cfg.min_extent:
+                continue
+            p = self.cfg.pad
+            boxes.append([max(x - p, 0), max(y - p, 0), min(x + bw + p, w), min(y + bh + p, h)])
+        return np.array(boxes, np.float64).reshape(-1, 4)

@@ -1,0 +1,52 @@
+"""Turning a mask into a box measurement, and the quality gate that rejects bad masks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class GateConfig:
+    min_iou: float = 0.5  # the segmenter's predicted IoU must reach this (tau)
+    min_area_ratio: float = 0.25  # measured box area / predicted box area within [a, b]
+    max_area_ratio: float = 4.0
+    leak_margin: float = 1.0  # a mask touching every edge of a widened prompt (within px) leaked
+
+
+def measurement_box(mask: np.ndarray, offset, prompt: np.ndarray) -> np.ndarray | None:
+    """Tight xyxy box of the mask components that overlap the prompt box (None if none do)."""
+    mask = np.asarray(mask, np.uint8)
+    if not mask.any():
+        return None
+    ox, oy = int(offset[0]), int(offset[1])
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    px1, py1, px2, py2 = prompt
+    keep = []
+    for k in range(1, n):
+        x, y, w, h, _ = stats[k]
+        x1, y1, x2, y2 = x + ox, y + oy, x + w + ox, y + h + oy
+        if x1 < px2 and px1 < x2 and y1 < py2 and py1 < y2:
+            keep.append((x1, y1, x2, y2))
+    if not keep:
+        return None
+    k = np.array(keep, np.float64)
+    return np.array([k[:, 0].min(), k[:, 1].min(), k[:, 2].max(), k[:, 3].max()])
+
+
+def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np.ndarray, widened: bool,
+         cfg: GateConfig) -> str | None:
+    """None if the measurement is good, else the reason it is rejected."""
+    if box is None:
+        return "empty"
+    if score < cfg.min_iou:
+        return "low predicted IoU"
+    if widened and np.all(np.abs(box - prompt) <= cfg.leak_margin):
+        return "leaked to the prompt's edges"
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    pred_area = max((predicted[2] - predicted[0]) * (predicted[3] - predicted[1]), 1.0)
+    if not cfg.min_area_ratio <= area / pred_area <= cfg.max_area_ratio:
+        return "area out of range"
+    return None
