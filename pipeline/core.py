@@ -1,0 +1,206 @@
+"""``Pipeline(config).run(clip)``: decode, predict, segment, update, frame by frame.
+
+Decoding runs ahead on a background thread with a bounded queue, so decode and compute overlap
+and memory stays bounded whatever the clip's length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from data.boxes import read_init_boxes
+from data.mot import CLASS_IDS, read_mot
+from data.video import Frame, open_video
+from trackers import DiscoveryConfig, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineConfig:
+    variant: str = "tiny"
+    checkpoint: str | None = "default"  # "default": the embedded tiny weights
+    device: str = "auto"
+    init: str | None = None  # a file of frame,x1,y1,x2,y2[,class] rows
+    init_gt: str | None = None  # a MOT / SAT-MTB ground truth: each id prompted at its first frame
+    discover: bool | None = None  # None: discover when no init is given
+    start: int = 1
+    end: int | None = None
+    classes: tuple[str, ...] | None = None  # with init_gt/init: only these classes
+    share_windows: bool = True
+    batch_size: int = 16
+    queue_size: int = 8
+    on_decode_error: str = "skip"  # a frame that fails to decode: "skip" (tracks coast) or "raise"
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+
+    def __post_init__(self):
+        if self.init and self.init_gt:
+            raise ValueError("give either init or init_gt, not both")
+        if self.start < 1 or (self.end is not None and self.end < self.start):
+            raise ValueError(f"need 1 <= start <= end, got start={self.start} end={self.end}")
+        if self.classes:
+            bad = [c for c in self.classes if c not in CLASS_IDS]
+            if bad:
+                raise ValueError(f"unknown classes {bad}; known: {', '.join(CLASS_IDS)}")
+
+    @property
+    def discovering(self) -> bool:
+        return self.discover if self.discover is not None else not (self.init or self.init_gt)
+
+
+@dataclass
+class FrameResult:
+    frame: int
+    image: np.ndarray | None  # None when the frame failed to decode
+    tracks: TrackResult
+    masks: list[np.ndarray]  # per reported track: boolean crop
+    offsets: np.ndarray  # [N, 2] (x, y) of each crop
+    prompts: int = 0
+    windows: int = 0
+
+
+@dataclass
+class Stats:
+    frames: int = 0
+    skipped: int = 0
+    seconds: dict = field(default_factory=lambda: {"decode_wait": 0.0, "discover": 0.0, "track": 0.0, "segment": 0.0})
+    track_ids: set = field(default_factory=set)
+    encoder_passes: int = 0
+    prompts: int = 0
+
+
+def _init_schedule(cfg: PipelineConfig) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    wanted = {CLASS_IDS[c] for c in cfg.classes} if cfg.classes else None
+    if cfg.init:
+        sched = read_init_boxes(cfg.init)
+    elif cfg.init_gt:
+        first = read_mot(cfg.init_gt).first_appearances()
+        sched = {f: (t.boxes, t.classes) for f, t in first.by_frame().items()}
+    else:
+        return {}
+    if wanted is not None:
+        sched = {f: (b[np.isin(c, list(wanted))], c[np.isin(c, list(wanted))]) for f, (b, c) in sched.items()}
+    return {f: v for f, v in sched.items() if len(v[0])}
+
+
+class _Reader(threading.Thread):
+    """Decodes ahead into a bounded queue; errors travel through the queue."""
+
+    _END = object()
+
+    def __init__(self, stream, start: int, end: int | None, size: int):
+        super().__init__(daemon=True, name="decode")
+        self.stream = stream
+        self.start_frame, self.end_frame = start, end
+        self.q: queue.Queue = queue.Queue(maxsize=size)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for fr in self.stream:
+                if self.stop.is_set() or (self.end_frame is not None and fr.number > self.end_frame):
+                    break
+                if fr.number < self.start_frame:
+                    continue
+                while not self.stop.is_set():
+                    try:
+                        self.q.put(fr, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as e:  # handed to the consumer
+            self.q.put(e)
+        finally:
+            self.q.put(self._END)
+
+    def frames(self, stats: Stats) -> Iterator[Frame]:
+        while True:
+            t0 = time.perf_counter()
+            item = self.q.get()
+            stats.seconds["decode_wait"] += time.perf_counter() - t0
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig | None = None, model=None):
+        from rossam import BoxPredictor, build_rossam, resolve_device
+
+        self.cfg = config or PipelineConfig()
+        self.device = resolve_device(self.cfg.device)
+        self.model = model if model is not None else build_rossam(self.cfg.variant, self.cfg.checkpoint)
+        self.model.to(self.device)
+        self.predictor = BoxPredictor(self.model, share_windows=self.cfg.share_windows,
+                                      batch_size=self.cfg.batch_size)
+        self.stats = Stats()
+        self.stream = None
+
+    def open(self, clip: str | Path):
+        """Open the clip (errors here name the file) and return the stream."""
+        self.stream = open_video(clip, on_error=self.cfg.on_decode_error)
+        return self.stream
+
+    def run(self, clip: str | Path) -> Iterator[FrameResult]:
+        cfg = self.cfg
+        stream, self.stream = (self.stream or self.open(clip)), None  # ``open`` may have been called first
+        schedule = _init_schedule(cfg)
+        height, width = stream.size
+        tracker = MaskTracker((height, width), cfg.tracker)
+        discovery = MotionDiscovery(dataclasses.replace(cfg.discovery, enabled=cfg.discovering))
+        reader = _Reader(stream, cfg.start, cfg.end, cfg.queue_size)
+        reader.start()
+        stats = self.stats
+        passes0 = self.predictor.encoder_passes
+        try:
+            for fr in reader.frames(stats):
+                n = fr.number
+                t0 = time.perf_counter()
+                tracker.predict(n)
+                if fr.image is None:  # failed to decode: every track coasts
+                    stats.skipped += 1
+                    k = len(tracker.prompts())
+                    tracker.update(n, [np.zeros((1, 1), bool)] * k, np.zeros(k), np.zeros((k, 2)))
+                    yield FrameResult(n, None, _empty(), [], np.zeros((0, 2), np.int64))
+                    continue
+                if n in schedule:
+                    boxes, classes = schedule[n]
+                    tracker.add(boxes, classes, confirmed=True)
+                t1 = time.perf_counter()
+                if cfg.discovering:
+                    proposals = discovery(fr.image)
+                    tracker.propose(proposals)
+                t2 = time.perf_counter()
+                prompts = tracker.prompts()
+                pred = self.predictor.predict(fr.image, prompts.boxes)
+                t3 = time.perf_counter()
+                res = tracker.update(n, pred.masks, pred.iou, pred.offsets)
+                t4 = time.perf_counter()
+                stats.seconds["track"] += (t1 - t0) + (t4 - t3)
+                stats.seconds["discover"] += t2 - t1
+                stats.seconds["segment"] += t3 - t2
+                stats.frames += 1
+                stats.prompts += len(prompts)
+                stats.track_ids.update(int(i) for i in res.ids)
+                stats.encoder_passes = self.predictor.encoder_passes - passes0
+                yield FrameResult(n, fr.image, res, [pred.masks[k] for k in res.prompt_index],
+                                  pred.offsets[res.prompt_index], len(prompts), len(pred.windows))
+        finally:
+            reader.stop.set()
+
+
+def _empty() -> TrackResult:
+    return TrackResult(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64),
+                       np.zeros(0, np.int64))

@@ -1,0 +1,152 @@
+"""Segment and track moving objects in a satellite clip.
+
+    python -m pipeline.run CLIP [--init BOXES | --init-gt GT | --discover] [--out DIR] ...
+
+CLIP is a video file (.avi, .mp4, ...) or a folder of numbered frames. With no prompt option
+the run discovers moving objects itself. Outputs (in --out, default: a folder named after the
+clip): tracks.txt, masks.jsonl, overlay.mp4 (or .avi), summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("clip", help="video file or folder of frames")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--init", metavar="BOXES", help="file of frame,x1,y1,x2,y2[,class] rows to start tracks from")
+    src.add_argument("--init-gt", metavar="GT", help="MOT / SAT-MTB ground truth: prompt each id at its first frame")
+    p.add_argument("--discover", action="store_true", help="discover moving objects (the default without --init/--init-gt; "
+                   "with them, discover new objects too)")
+    p.add_argument("--variant", default="tiny", help="model variant: tiny (default), vit_b, vit_l, vit_h")
+    p.add_argument("--checkpoint", default="default",
+                   help="SAM / HQ-SAM .pth, ROS-SAM state folder or project .safetensors (default: embedded tiny)")
+    p.add_argument("--out", help="output folder (default: ./<clip name>)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--start", type=int, default=1, help="first frame (1-based)")
+    p.add_argument("--end", type=int, help="last frame")
+    p.add_argument("--classes", nargs="+", choices=["car", "airplane", "ship", "train"],
+                   help="with --init/--init-gt: only objects of these classes")
+    p.add_argument("--no-overlay", action="store_true", help="do not write the overlay video")
+    p.add_argument("--overlay-format", choices=["mp4", "avi"], default="mp4")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _fail(msg: str) -> int:
+    print(f"pipeline.run: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # before the loop started
+        return 130
+    except Exception as e:  # one clear line unless --debug
+        if args.debug:
+            raise
+        return _fail(str(e) or type(e).__name__)
+
+
+def _run(args) -> int:
+    from data.boxes import read_init_boxes
+    from data.mot import read_mot
+
+    from .core import Pipeline, PipelineConfig
+    from .sinks import Sinks, write_json
+
+    clip = Path(args.clip)
+    out = Path(args.out) if args.out else Path.cwd() / (clip.stem if clip.is_file() else clip.name)
+    if out.exists() and not out.is_dir():
+        return _fail(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        return _fail(f"{out}: output folder is not empty (use --overwrite)")
+    # read prompt files first: a bad file fails before the model loads
+    if args.init:
+        read_init_boxes(args.init)
+    if args.init_gt:
+        read_mot(args.init_gt)
+    cfg = PipelineConfig(
+        variant=args.variant, checkpoint=args.checkpoint, device=args.device, init=args.init, init_gt=args.init_gt,
+        discover=True if args.discover else None, start=args.start, end=args.end,
+        classes=tuple(args.classes) if args.classes else None,
+    )
+    pipe = Pipeline(cfg)
+    stream = pipe.open(clip)
+    out.mkdir(parents=True, exist_ok=True)
+    sinks = Sinks(out, stream.size, stream.fps or 10.0, None if args.no_overlay else args.overlay_format)
+    total = None
+    if stream.length:
+        last = min(stream.length, args.end) if args.end else stream.length
+        total = max(0, last - args.start + 1)
+    complete, error = False, None
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, unit="frame", desc=clip.name, disable=None)
+    written = 0
+    try:
+        for r in pipe.run(clip):
+            t = time.perf_counter()
+            sinks.write(r.frame, r.image, r.tracks, r.masks, r.offsets)
+            pipe.stats.seconds["write"] = pipe.stats.seconds.get("write", 0.0) + time.perf_counter() - t
+            written += 1
+            bar.update(1)
+            bar.set_postfix(live=r.tracks.live, tracks=len(pipe.stats.track_ids), refresh=False)
+        complete = True
+    except KeyboardInterrupt:
+        error = "interrupted"
+        print("\npipeline.run: interrupted; writing what was done", file=sys.stderr)
+    except Exception as e:
+        error = str(e)
+        if args.debug:
+            raise
+    finally:
+        bar.close()
+        paths = sinks.close()
+        elapsed = time.perf_counter() - t0
+        s = pipe.stats
+        import torch
+
+        summary = {
+            "complete": complete,
+            "error": error,
+            "clip": str(clip),
+            "frames": s.frames,
+            "frames_skipped": s.skipped,
+            "frames_written": written,
+            "objects": len(s.track_ids),
+            "prompts": s.prompts,
+            "encoder_passes": s.encoder_passes,
+            "seconds": round(elapsed, 3),
+            "seconds_per_stage": {k: round(v, 3) for k, v in s.seconds.items()},
+            "fps": round(s.frames / elapsed, 3) if elapsed > 0 else None,
+            "model": {"variant": cfg.variant, "checkpoint": str(cfg.checkpoint), "device": str(pipe.device),
+                      "parameters": sum(p.numel() for p in pipe.model.parameters())},
+            "config": dataclasses.asdict(cfg),
+            "outputs": [p.name for p in paths],
+            "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                        "threads": torch.get_num_threads()},
+        }
+        write_json(out / "summary.json", summary)
+    if error:
+        return _fail(f"{error}; partial results in {out}") if error != "interrupted" else 130
+    print(f"{s.frames} frames, {len(s.track_ids)} objects, {summary['fps']} fps; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

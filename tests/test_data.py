@@ -1,0 +1,235 @@
+"""Readers and writers round trip; the generator is deterministic; bad input gets its error."""
+
+import hashlib
+import json
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from data.augment import Sample, augment, diagonal_flip, large_scale_jitter
+from data.boxes import read_init_boxes
+from data.masks import tight_box
+from data.mot import MotFormatError, Tracks, read_mot, write_mot
+from data.rossam_layout import LayoutError, RosSamDataset, convert_satmtb, write_sample
+from data.satmtb import SegFormatError, read_seg_json, read_sequence
+from data.synthetic.__main__ import write_clip
+from data.synthetic.clip import ClipConfig
+from data.video import VideoError, open_video
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clip")
+    write_clip(out, ClipConfig(frames=12, objects=8, size=256, seed=5), rossam_layout=True, every=4, progress=False)
+    return out
+
+
+def _write_video(path, frames=10, size=(64, 48)):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        w.write(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    w.release()
+
+
+# -- video ---------------------------------------------------------------------------------
+def test_video_file_streams_every_frame(clip_dir):
+    s = open_video(clip_dir / "clip.avi")
+    assert s.length == 12 and s.size == (256, 256) and s.fps == pytest.approx(10)
+    numbers = [f.number for f in s]
+    assert numbers == list(range(1, 13))
+
+
+def test_frame_folder_and_its_holes(tmp_path):
+    img = tmp_path / "seq" / "img"
+    img.mkdir(parents=True)
+    for n in (1, 2, 4):
+        cv2.imwrite(str(img / f"{n:06d}.png"), np.full((8, 10, 3), n, np.uint8))
+    with pytest.raises(VideoError, match="frame 3 is missing"):
+        open_video(tmp_path / "seq")
+    frames = list(open_video(tmp_path / "seq", on_error="skip"))
+    assert [f.number for f in frames] == [1, 2, 3, 4] and frames[2].image is None
+    assert frames[3].image[0, 0, 0] == 4
+    (img / "000003.png").write_bytes(b"not a png")
+    with pytest.raises(VideoError, match="frame 3 .*000003.png. is not a readable image"):
+        list(open_video(tmp_path / "seq"))
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "suffix"])
+def test_bad_video_files_name_the_file(tmp_path, case):
+    path = tmp_path / "v.avi"
+    if case == "empty":
+        path.write_bytes(b"")
+        match = "v.avi: the file is empty"
+    elif case == "text":
+        path.write_text("hello")
+        match = "v.avi: not a readable video"
+    elif case == "truncated":
+        _write_video(path, frames=40)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        match = r"v.avi: truncated: the header declares 40 frames, decoding fails at frame \d+"
+    elif case == "suffix":
+        path = tmp_path / "v.txt"
+        path.write_text("x")
+        match = "v.txt: not a video file"
+    else:
+        match = "v.avi: no such file"
+    with pytest.raises(VideoError, match=match):
+        list(open_video(path))
+
+
+# -- MOT rows ------------------------------------------------------------------------------
+def test_mot_round_trip(tmp_path):
+    t = Tracks(np.array([1, 1, 2]), np.array([3, 1, 1]), np.array([[0, 0, 10, 5], [2, 3, 9.5, 7], [3, 3, 10, 8]], float),
+               np.array([1.0, 0.5, 0.25]), np.array([0, 1, 1]))
+    write_mot(tmp_path / "t.txt", t)
+    r = read_mot(tmp_path / "t.txt")
+    assert list(r.frames) == [1, 1, 2] and list(r.ids) == [1, 3, 1]  # sorted by (frame, id)
+    assert np.allclose(r.boxes[1], [0, 0, 10, 5]) and list(r.classes) == [1, 0, 1]
+    assert list(r.by_frame()) == [1, 2] and len(r.frame(2)) == 1
+
+
+def test_mot_formats(tmp_path):
+    (tmp_path / "satmtb.txt").write_text("1,7,10,20,5,4,1,2,3,0,0\n")
+    (tmp_path / "mot.txt").write_text("1,7,10,20,5,4,0.9,-1,-1,-1\n")
+    (tmp_path / "mot16.txt").write_text("1,7,10,20,5,4,1,1,0.8\n")
+    assert read_mot(tmp_path / "satmtb.txt").classes[0] == 2
+    assert read_mot(tmp_path / "mot.txt").classes[0] == -1
+    assert read_mot(tmp_path / "mot16.txt").classes[0] == 1
+    assert np.allclose(read_mot(tmp_path / "mot.txt").boxes[0], [10, 20, 15, 24])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("1,1,0,0,5,5\n1,2,0,0,x,5\n", "bad.txt:2: non-numeric"),
+    ("1,1,0,0,5\n", "bad.txt:1: expected at least 6 columns"),
+    ("0,1,0,0,5,5\n", "bad.txt:1: frame must be an integer >= 1"),
+    ("1,1,0,0,0,5\n", "bad.txt:1: box width and height must be positive"),
+    ("1,1,0,0,5,5\n2,1,0,0,5,5\n1,1,3,3,5,5\n", "bad.txt:3: duplicate id 1 in frame 1 .also line 1."),
+])
+def test_mot_errors_name_file_and_line(tmp_path, text, match):
+    (tmp_path / "bad.txt").write_text(text)
+    with pytest.raises(MotFormatError, match=match):
+        read_mot(tmp_path / "bad.txt")
+
+
+def test_init_boxes(tmp_path):
+    (tmp_path / "b.txt").write_text("# frame,x1,y1,x2,y2,class\n1,10,10,20,15,car\n5,1,2,3,4\n")
+    boxes = read_init_boxes(tmp_path / "b.txt")
+    assert list(boxes) == [1, 5] and boxes[1][1][0] == 0 and boxes[5][1][0] == -1
+    (tmp_path / "c.txt").write_text("1,10,10,5,15\n")
+    with pytest.raises(MotFormatError, match="c.txt:1: box needs x2 > x1"):
+        read_init_boxes(tmp_path / "c.txt")
+
+
+# -- SAT-MTB -------------------------------------------------------------------------------
+def _seg_doc():
+    return {
+        "images": [{"height": 20, "width": 30}],
+        "categories": [{"id": 1, "name": "WA", "supercategory": "airplane"}, {"id": 2, "name": "LC", "supercategory": ""}],
+        "annotations": [
+            {"id": 4, "category_id": 1, "segmentation": [[2, 2, 12, 2, 12, 8, 2, 8]], "bbox": [2, 2, 12, 8]},
+            {"id": 5, "category_id": 2, "segmentation": [[20, 10, 25, 10, 25, 14, 20, 14]], "bbox": [20, 10, 25, 14]},
+        ],
+    }
+
+
+def test_seg_json(tmp_path):
+    (tmp_path / "000001.json").write_text(json.dumps(_seg_doc()))
+    objs = read_seg_json(tmp_path / "000001.json")
+    assert [o.cls for o in objs] == [1, 0]  # airplane from supercategory, car from the fine name
+    assert objs[0].mask.shape == (20, 30)
+    assert np.allclose(tight_box(objs[0].mask), [2, 2, 13, 9], atol=1)
+    doc = _seg_doc()
+    doc["annotations"][1]["segmentation"] = []
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(SegFormatError, match=r"bad.json: annotation 1 \(id 5\)"):
+        read_seg_json(tmp_path / "bad.json")
+
+
+def test_sequence_reader_reports_holes_and_converter(tmp_path):
+    seq = tmp_path / "airplane" / "12"
+    (seq / "img").mkdir(parents=True)
+    (seq / "seg").mkdir()
+    for n in range(1, 9):
+        cv2.imwrite(str(seq / "img" / f"{n:06d}.png"), np.zeros((20, 30, 3), np.uint8))
+        if n != 5:
+            (seq / "seg" / f"{n:06d}.json").write_text(json.dumps(_seg_doc()))
+    s = read_sequence(seq)
+    assert s.mot is None and s.missing == ["MOT rows"]
+    report = convert_satmtb([seq], tmp_path / "train", every=4)
+    assert report["written"] == 1 and report["frames_without_seg"] == 1  # frames 1 and 5; 5 has no seg
+    ds = RosSamDataset(tmp_path / "train")
+    item = ds[0]
+    assert item["masks"].shape == (2, 20, 30) and list(item["classes"]) == [1, 0]
+    assert len(RosSamDataset(tmp_path / "train", exclude_classes=["car"])[0]["boxes"]) == 1
+
+
+def test_layout_skips_and_strictness(tmp_path):
+    img = np.zeros((10, 10, 3), np.uint8)
+    m = np.zeros((2, 10, 10), bool)
+    m[0, 1:3, 1:3] = m[1, 5:7, 5:7] = True
+    write_sample(tmp_path, "good", img, [[1, 1, 3, 3], [5, 5, 7, 7]], m, [1, 2])
+    write_sample(tmp_path, "mismatch", img, [[1, 1, 3, 3]], m, [1])
+    np.save(tmp_path / "onehotmask" / "mismatch.npy", (m * 255).astype(np.uint8))
+    write_sample(tmp_path, "empty", img, np.zeros((0, 4)), np.zeros((0, 10, 10)), [])
+    ds = RosSamDataset(tmp_path)
+    assert ds.names == ["good"] and set(ds.skipped) == {"mismatch", "empty"}
+    assert "1 boxes but 2 masks" in ds.skipped["mismatch"]
+    with pytest.raises(LayoutError, match="mismatch: 1 boxes but 2 masks"):
+        RosSamDataset(tmp_path, strict=True)
+
+
+# -- synthetic clips -----------------------------------------------------------------------
+def test_generator_is_deterministic(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        write_clip(d, ClipConfig(frames=3, objects=5, size=128, seed=9), progress=False)
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert digest(a / "clip.avi") == digest(b / "clip.avi")
+    assert digest(a / "gt.txt") == digest(b / "gt.txt")
+    assert digest(a / "masks" / "000003.png") == digest(b / "masks" / "000003.png")
+
+
+def test_every_mask_matches_its_box(clip_dir):
+    gt = read_mot(clip_dir / "gt.txt")
+    assert len(gt) > 0
+    for frame, t in gt.by_frame().items():
+        ids = cv2.imread(str(clip_dir / "masks" / f"{frame:06d}.png"), cv2.IMREAD_UNCHANGED)
+        assert ids.dtype == np.uint16
+        assert set(np.unique(ids)) - {0} == set(t.ids.tolist())
+        for i, box in zip(t.ids, t.boxes):
+            assert np.allclose(tight_box(ids == i), box)
+    ds = RosSamDataset(clip_dir / "rossam")
+    assert len(ds) == 3  # frames 1, 5, 9
+    item = ds[0]
+    for m, b in zip(item["masks"], item["boxes"]):
+        assert np.allclose(tight_box(m), b)
+
+
+# -- augmentations -------------------------------------------------------------------------
+@st.composite
+def samples(draw):
+    h, w = draw(st.integers(8, 64)), draw(st.integers(8, 64))
+    n = draw(st.integers(0, 4))
+    masks = np.zeros((n, h, w), bool)
+    for k in range(n):
+        y, x = draw(st.integers(0, h - 1)), draw(st.integers(0, w - 1))
+        masks[k, y : y + draw(st.integers(1, 10)), x : x + draw(st.integers(1, 10))] = True
+    img = np.full((h, w, 3), 80, np.uint8)
+    boxes = np.stack([tight_box(m) for m in masks]) if n else np.zeros((0, 4))
+    return Sample(img, masks, boxes, np.arange(n))
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples(), st.integers(0, 2**31 - 1))
+def test_every_box_is_its_masks_tight_box_after_any_transform(s, seed):
+    rng = np.random.default_rng(seed)
+    for out in (augment(s, 32, rng), large_scale_jitter(s, 24, rng), diagonal_flip(s)):
+        assert len(out.boxes) == len(out.masks) == len(out.classes)
+        for m, b in zip(out.masks, out.boxes):
+            assert m.any() and np.allclose(tight_box(m), b)
+    assert augment(s, 32, rng).image.shape == (32, 32, 3)
