@@ -1,0 +1,1 @@
+"""Batch scoring, speed measurements and baselines."""
