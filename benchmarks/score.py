@@ -102,6 +102,7 @@ def mask_scores(gt_folder: Path, pred_jsonl: Path, min_iou: float) -> dict:
     from rossam.metrics import boundary_iou, mask_iou
     from trackers.matching import assign, iou_matrix
 
+    gt_folder = Path(gt_folder)
     ious, bious = [], []
     with open(pred_jsonl) as f:
         for line in f:

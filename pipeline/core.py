@@ -20,6 +20,7 @@ import numpy as np
 from data.boxes import read_init_boxes
 from data.mot import CLASS_IDS, read_mot
 from data.video import Frame, open_video
+from trackers.measure import clip_to_box
 from trackers import DiscoveryConfig, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class PipelineConfig:
     end: int | None = None
     classes: tuple[str, ...] | None = None  # with init_gt/init: only these classes
     share_windows: bool = True
+    clip_to_prompt: bool = True  # drop mask pixels outside the prompt box (grown by 1 px)
     batch_size: int = 16
     queue_size: int = 8
     on_decode_error: str = "skip"  # a frame that fails to decode: "skip" (tracks coast) or "raise"
@@ -185,6 +187,8 @@ class Pipeline:
                 t2 = time.perf_counter()
                 prompts = tracker.prompts()
                 pred = self.predictor.predict(fr.image, prompts.boxes)
+                if cfg.clip_to_prompt:
+                    pred.masks = [clip_to_box(m, o, b) for m, o, b in zip(pred.masks, pred.offsets, prompts.boxes)]
                 t3 = time.perf_counter()
                 res = tracker.update(n, pred.masks, pred.iou, pred.offsets)
                 t4 = time.perf_counter()

@@ -94,6 +94,7 @@ def build_rossam(
     model = _build(spec, hq=hq, lora=lora)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, info=info)
+        model.hq_token_only = bool((info.metadata or {}).get("hq_token_only", False))
     if maskdecoder is not None:
         from .checkpoint import load_maskdecoder
 

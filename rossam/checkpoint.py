@@ -70,6 +70,7 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -262,6 +263,7 @@ def save_rossam(model: nn.Module, path: str | Path, *, half: bool = False, extra
     config = {
         "variant": model.variant.name,
         "hq": model.hq,
+        "hq_token_only": model.hq_token_only,
         "lora": None,
         **(extra or {}),
     }

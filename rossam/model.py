@@ -33,6 +33,8 @@ class RosSam(nn.Module):
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
+        # decode with the HQ logits alone (set from the checkpoint's metadata when it was trained so)
+        self.hq_token_only = False
         self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), persistent=False)
         self._early: torch.Tensor | None = None

@@ -78,7 +78,8 @@ class BoxPredictor:
 
     share_windows: objects whose boxes fit in one window (with ``margin`` px on each side,
     default an eighth of the window) share an encoder pass. batch_size: windows per encoder
-    call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM).
+    call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM); None takes
+    the model's own setting (recorded in the checkpoint it was loaded from).
     """
 
     def __init__(
@@ -88,7 +89,7 @@ class BoxPredictor:
         share_windows: bool = True,
         margin: float | None = None,
         batch_size: int = 16,
-        hq_token_only: bool = False,
+        hq_token_only: bool | None = None,
         mask_threshold: float = 0.0,
     ):
         self.model = model.eval()
@@ -98,7 +99,7 @@ class BoxPredictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
-        self.hq_token_only = hq_token_only
+        self.hq_token_only = model.hq_token_only if hq_token_only is None else hq_token_only
         self.mask_threshold = mask_threshold
         self.encoder_passes = 0  # counted over the predictor's life, for benchmarks
 

@@ -245,6 +245,7 @@ def train(cfg: TrainConfig) -> dict:
 
     lora = LoRAConfig(cfg.lora_rank, tuple(cfg.lora_blocks) if cfg.lora_blocks else None) if cfg.lora_rank else None
     model = build_rossam(cfg.variant, cfg.checkpoint, hq=True, lora=lora, maskdecoder=cfg.maskdecoder)
+    model.hq_token_only = cfg.hq_token_only
     groups = set_trainable(model, train_all=cfg.train_all)
     if accelerator.is_main_process:
         log.info("parameters by group: %s", json.dumps(parameter_report(model)))

@@ -31,7 +31,7 @@ STATE_NAMES = {TENTATIVE: "tentative", CONFIRMED: "confirmed", LOST: "lost"}
 class TrackerConfig:
     k_sigma: float = 2.0  # prompt = predicted box widened by k standard deviations of its position
     min_margin: float = 1.0  # px added on every side of a predicted prompt
-    new_track_margin: float = 1.0  # one observation, no velocity yet: widen by this x the box size
+    new_track_margin: float = 0.25  # one observation, no velocity yet: widen by this x the box size
     n_init: int = 3  # hits to confirm a tentative track
     max_age: int = 10  # misses before a track is removed
     reacquire_iou: float = 0.05  # a discovered box takes back a lost track at this IoU ...

@@ -1,0 +1,220 @@
+"""Speed ratios measured side by side in one run.
+
+    python -m benchmarks.speed [--only windows,batching,kalman,decode,generator,pipeline] [--quick]
+
+Prints the machine, torch version and threads, then one table per measurement with both
+timings and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SECTIONS = ("windows", "batching", "kalman", "decode", "generator", "pipeline")
+
+
+def _best(fn, repeat: int = 3) -> float:
+    """Best wall time of ``repeat`` calls (the least disturbed by other load)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def clustered_boxes(n: int = 32, size: int = 1024, clusters: int = 4, seed: int = 0) -> np.ndarray:
+    """``n`` small boxes (cars to small planes) in ``clusters`` groups, as parking lots and roads."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(150, size - 150, (clusters, 2))
+    boxes = []
+    for i in range(n):
+        c = centres[i % clusters] + rng.uniform(-40, 40, 2)
+        half = rng.uniform(3, 12, 2)
+        boxes.append([c[0] - half[0], c[1] - half[1], c[0] + half[0], c[1] + half[1]])
+    return np.array(boxes)
+
+
+def bench_windows(quick: bool) -> list[str]:
+    """32 clustered objects: one encoder pass per object, unbatched (the reference code's way),
+    against shared windows plus batching."""
+    from rossam import BoxPredictor, build_rossam
+
+    model = build_rossam("tiny")
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    boxes = clustered_boxes()
+    ref = BoxPredictor(model, share_windows=False, batch_size=1)
+    ours = BoxPredictor(model, share_windows=True, batch_size=16)
+    ref.predict(image, boxes[:2])
+    t_ref = _best(lambda: ref.predict(image, boxes), 1 if quick else 3)
+    t_ours = _best(lambda: ours.predict(image, boxes), 1 if quick else 3)
+    passes = len(ours.predict(image, boxes).windows)
+    return [
+        "32 clustered objects, 1024 x 1024, tiny",
+        f"  one pass per object, unbatched : {t_ref:8.3f} s  (32 encoder passes)",
+        f"  shared windows + batching      : {t_ours:8.3f} s  ({passes} encoder passes)",
+        f"  ratio                          : {t_ref / t_ours:8.2f} x",
+    ]
+
+
+def bench_batching(quick: bool) -> list[str]:
+    from rossam import BoxPredictor, build_rossam
+
+    model = build_rossam("tiny")
+    image = np.random.default_rng(2).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(60, 960, (32, 2))
+    boxes = np.concatenate([xy - 6, xy + 6], 1)
+    one = BoxPredictor(model, share_windows=False, batch_size=1)
+    many = BoxPredictor(model, share_windows=False, batch_size=16)
+    t1 = _best(lambda: one.predict(image, boxes), 1 if quick else 3)
+    t16 = _best(lambda: many.predict(image, boxes), 1 if quick else 3)
+    return [
+        "32 scattered objects (32 windows), tiny",
+        f"  encoder batch 1                : {t1:8.3f} s",
+        f"  encoder batch 16               : {t16:8.3f} s",
+        f"  ratio                          : {t1 / t16:8.2f} x",
+    ]
+
+
+def bench_kalman(quick: bool) -> list[str]:
+    """Predict + update per frame: the vectorised filter against one filterpy object per track."""
+    from filterpy.kalman import KalmanFilter
+
+    from trackers import KalmanBoxFilter
+    from trackers.kalman import xyxy_to_cxcywh
+
+    kf = KalmanBoxFilter()
+    lines = [f"  {'tracks':>7} {'vectorised':>12} {'filterpy':>12} {'ratio':>8}"]
+    sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10000)
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        xy = rng.uniform(0, 1000, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(4, 40, (n, 2))], 1)
+        z = xyxy_to_cxcywh(boxes + rng.normal(0, 1, boxes.shape))
+        mean, cov = kf.initiate(boxes)
+
+        def vec():
+            m, c = kf.predict(mean, cov)
+            kf.update(m, c, z)
+
+        t_vec = _best(vec, 5)
+        filters = []
+        for i in range(n if n <= 1000 else 1000):
+            f = KalmanFilter(dim_x=8, dim_z=4)
+            f.F, f.H, f.x, f.P = kf.F, kf.H, mean[i][:, None].copy(), cov[i].copy()
+            filters.append(f)
+
+        def per_track():
+            for i, f in enumerate(filters):
+                f.Q = kf.process_noise(f.x.T)[0]
+                f.predict()
+                f.R = kf.measurement_noise(f.x.T)[0]
+                f.update(z[i][:, None])
+
+        t_fp = _best(per_track, 1 if n >= 1000 else 3) * (n / len(filters))
+        lines.append(f"  {n:>7} {t_vec * 1e3:>10.2f}ms {t_fp * 1e3:>10.1f}ms {t_fp / t_vec:>7.1f}x")
+    return ["Kalman predict + update per frame (filterpy at 10000 extrapolated from 1000)"] + lines
+
+
+def bench_decode(quick: bool) -> list[str]:
+    import cv2
+
+    from data.video import open_video
+
+    frames = 50 if quick else 100
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "clip.avi"
+        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1024, 1024))
+        rng = np.random.default_rng(0)
+        base = rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+        for k in range(frames):
+            w.write(np.roll(base, k, axis=1))
+        w.release()
+
+        def with_decord():
+            for _ in open_video(path):
+                pass
+
+        def with_opencv():
+            cap = cv2.VideoCapture(str(path))
+            while True:
+                ok, img = cap.read()
+                if not ok:
+                    break
+                img[..., ::-1].copy()  # to RGB, as open_video yields
+
+        t_d = _best(with_decord, 2)
+        t_o = _best(with_opencv, 2)
+    return [
+        f"decoding {frames} MJPG frames of 1024 x 1024 to RGB",
+        f"  decord (open_video)            : {frames / t_d:8.1f} frames/s",
+        f"  OpenCV VideoCapture            : {frames / t_o:8.1f} frames/s",
+        f"  ratio decord / OpenCV          : {t_o / t_d:8.2f} x",
+    ]
+
+
+def bench_generator(quick: bool) -> list[str]:
+    from data.synthetic.__main__ import write_clip
+    from data.synthetic.clip import ClipConfig
+
+    frames = 20 if quick else 100
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        write_clip(d, ClipConfig(frames=frames, objects=20, size=1024, seed=0), progress=False)
+        dt = time.perf_counter() - t
+    return [f"synthetic generator, 1024 x 1024, 20 objects, {frames} frames written",
+            f"  {frames / dt:8.2f} frames/s ({dt:.1f} s)"]
+
+
+def bench_pipeline(quick: bool) -> list[str]:
+    from data.synthetic.__main__ import write_clip
+    from data.synthetic.clip import ClipConfig
+    from pipeline.core import Pipeline, PipelineConfig
+
+    frames = 10 if quick else 30
+    lines = [f"pipeline end to end, tiny on this CPU, 1024 x 1024, {frames} frames, --init-gt",
+             f"  {'objects':>7} {'fps':>8} {'prompts/frame':>14} {'encoder passes/frame':>21}"]
+    with tempfile.TemporaryDirectory() as d:
+        for k in (5, 20, 80):
+            out = Path(d) / f"c{k}"
+            write_clip(out, ClipConfig(frames=frames, objects=k, size=1024, seed=k), progress=False)
+            pipe = Pipeline(PipelineConfig(init_gt=str(out / "gt.txt")))
+            t = time.perf_counter()
+            n = sum(1 for _ in pipe.run(out / "clip.avi"))
+            dt = time.perf_counter() - t
+            s = pipe.stats
+            lines.append(f"  {k:>7} {n / dt:>8.2f} {s.prompts / max(n, 1):>14.1f} {s.encoder_passes / max(n, 1):>21.1f}")
+    return lines
+
+
+def main(argv=None) -> int:
+    import torch
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and frames")
+    args = p.parse_args(argv)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores; "
+          f"python {platform.python_version()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for name in wanted:
+        print()
+        for line in globals()[f"bench_{name}"](args.quick):
+            print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

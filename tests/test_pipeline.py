@@ -1,0 +1,121 @@
+"""End to end: the streaming pipeline on generated clips with the embedded default model."""
+
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from data.mot import read_mot
+from data.synthetic.__main__ import write_clip
+from data.synthetic.clip import ClipConfig
+from pipeline import run as run_cli
+
+pytestmark = pytest.mark.slow
+
+MOTA_FLOOR_GT, MIOU_FLOOR_GT = 0.0, 0.0
+MOTA_FLOOR_DISCOVERY, MIOU_FLOOR_DISCOVERY = -10.0, 0.0
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clip30")
+    write_clip(out, ClipConfig(frames=30, objects=10, size=384, seed=11), progress=False)
+    return out
+
+
+def _score(clip, out):
+    from benchmarks.score import mask_scores
+    from benchmarks.tracking import accumulate, clear_metrics
+
+    gt, pred = read_mot(clip / "gt.txt"), read_mot(out / "tracks.txt")
+    df = clear_metrics([accumulate(gt, pred, 0.5)], ["clip"])
+    return float(df.loc["clip", "mota"]), mask_scores(clip / "masks", out / "masks.jsonl", 0.5)["miou"]
+
+
+def test_init_gt_run(clip, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli.main([str(clip / "clip.avi"), "--init-gt", str(clip / "gt.txt"), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] and summary["frames"] == 30 and summary["frames_skipped"] == 0
+    assert {"tracks.txt", "masks.jsonl", "summary.json"} <= {p.name for p in out.iterdir()}
+    assert (out / "overlay.mp4").is_file() or (out / "overlay.avi").is_file()
+    tracks = read_mot(out / "tracks.txt")  # reads back through the data layer
+    lines = (out / "masks.jsonl").read_text().splitlines()
+    assert len(lines) == 30
+    for line in lines:
+        rec = json.loads(line)
+        for obj in rec["objects"]:
+            m = mask_utils.decode(obj["rle"])
+            assert m.shape == (384, 384)
+    mota, miou = _score(clip, out)
+    print(f"init-gt: MOTA {mota:.3f}, mIoU {miou:.3f}, rows {len(tracks)}")
+    assert mota >= MOTA_FLOOR_GT and miou >= MIOU_FLOOR_GT
+
+
+def test_discovery_run(clip, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli.main([str(clip / "clip.avi"), "--out", str(out), "--no-overlay"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["discover"] is None and summary["objects"] > 0
+    mota, miou = _score(clip, out)
+    print(f"discovery: MOTA {mota:.3f}, mIoU {miou:.3f}")
+    assert mota >= MOTA_FLOOR_DISCOVERY and miou >= MIOU_FLOOR_DISCOVERY
+
+
+def test_interrupted_run_leaves_readable_partial_outputs(clip, tmp_path, monkeypatch):
+    from pipeline import core
+
+    original = core.Pipeline.run
+
+    def interrupted(self, c):
+        for k, r in enumerate(original(self, c)):
+            if k == 5:
+                raise KeyboardInterrupt
+            yield r
+
+    monkeypatch.setattr(core.Pipeline, "run", interrupted)
+    out = tmp_path / "run"
+    code = run_cli.main([str(clip / "clip.avi"), "--init-gt", str(clip / "gt.txt"), "--out", str(out)])
+    assert code == 130
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["error"] == "interrupted" and summary["frames_written"] == 5
+    assert len((out / "masks.jsonl").read_text().splitlines()) == 5
+    t = read_mot(out / "tracks.txt")
+    assert len(t) == 0 or t.frames.max() <= 5
+    assert not list(out.glob(".*.tmp*"))
+
+
+def test_bad_input_is_one_line_and_nonzero(clip, tmp_path, capsys):
+    assert run_cli.main([str(tmp_path / "nothing.avi"), "--out", str(tmp_path / "o1")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing.avi: no such file" in err[0]
+    (tmp_path / "bad.avi").write_text("not a video")
+    assert run_cli.main([str(tmp_path / "bad.avi"), "--out", str(tmp_path / "o2")]) == 1
+    assert "bad.avi: not a readable video" in capsys.readouterr().err
+    (tmp_path / "init.txt").write_text("1,10,10,5,5\n")
+    assert run_cli.main([str(clip / "clip.avi"), "--init", str(tmp_path / "init.txt"), "--out", str(tmp_path / "o3")]) == 1
+    assert "init.txt:1:" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert run_cli.main([str(clip / "clip.avi"), "--out", str(tmp_path / "full")]) == 1
+    assert "not empty (use --overwrite)" in capsys.readouterr().err
+
+
+def test_a_frame_that_fails_to_decode_is_skipped_and_counted(clip, tmp_path):
+    import shutil
+
+    import cv2
+
+    frames = tmp_path / "seq" / "img"
+    frames.mkdir(parents=True)
+    cap = cv2.VideoCapture(str(clip / "clip.avi"))
+    for n in range(1, 9):
+        ok, img = cap.read()
+        cv2.imwrite(str(frames / f"{n:06d}.png"), img)
+    (frames / "000004.png").write_bytes(b"broken")
+    shutil.copy(clip / "gt.txt", tmp_path / "gt.txt")
+    out = tmp_path / "run"
+    assert run_cli.main([str(tmp_path / "seq"), "--init-gt", str(tmp_path / "gt.txt"), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames_skipped"] == 1 and summary["frames_written"] == 8
