@@ -11,7 +11,7 @@ takes a ``window_index`` per prompt: prompts from many windows are decoded in on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from segment_anything.modeling.common import LayerNorm2d
@@ -19,12 +19,12 @@ from segment_anything.modeling.mask_decoder import MLP, MaskDecoder
 from torch import nn
 
 
-@dataclass
-class DecoderOutput:
+class DecoderOutput(NamedTuple):
     """Per-prompt decoder results, all at the decoder's resolution (4x the embedding grid).
 
     ``masks`` is what ROS-SAM uses: the HQ logits alone when ``hq_token_only``, else SAM's plus
-    HQ's (HQ-SAM's convention); for a decoder without HQ modules it is SAM's logits.
+    HQ's (HQ-SAM's convention); for a decoder without HQ modules it is SAM's logits. A named
+    tuple, so that DistributedDataParallel finds its tensors.
     """
 
     masks: torch.Tensor  # [N, 1, h, w]

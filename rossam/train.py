@@ -67,7 +67,9 @@ class TrainConfig:
     mixed_precision: str = "no"  # "no", "bf16", "fp16"
     num_workers: int = 0
     log_every: int = 20
-    max_minutes: float | None = None  # stop (with a saved state) after this long
+    max_minutes: float | None = None  # stop (keeping the last saved state) after this long
+    stop_after: int | None = None  # stop after this many epochs in this invocation (resume later)
+    dump_parameters: bool = False  # each rank writes a checksum of its parameters at the end
 
     def __post_init__(self):
         from .variants import get_variant
@@ -198,11 +200,11 @@ def _latest_state(output_dir: Path) -> Path | None:
 
 def _save_state(accelerator, output_dir: Path, epoch: int, extra: dict) -> None:
     """Atomic: written to a temporary folder, then renamed; older states are pruned."""
-    if accelerator.is_main_process:
-        tmp = output_dir / f".state-epoch{epoch}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
     tmp = output_dir / f".state-epoch{epoch}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)  # before any rank writes its RNG state into it
+    accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -234,6 +236,8 @@ def train(cfg: TrainConfig) -> dict:
     from .variants import get_variant
 
     accelerator = Accelerator(
+        # without CUDA, cpu=True is what makes accelerate form gloo ranks from WORLD_SIZE
+        cpu=not torch.cuda.is_available(),
         mixed_precision=cfg.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
@@ -285,8 +289,11 @@ def train(cfg: TrainConfig) -> dict:
     t_start = time.monotonic()
     stopped_early = False
     for epoch in range(start_epoch, cfg.epochs):
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
+        if cfg.stop_after is not None and epoch - start_epoch >= cfg.stop_after:
+            break
+        # through the prepared loader: accelerate's loader sets its dataset's epoch from its own
+        # counter when iterated, which restarts at 0 in a resumed run
+        loader.set_epoch(epoch)
         noise_gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + accelerator.process_index)
         model.train()
         bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_main_process, leave=False)
@@ -347,6 +354,9 @@ def train(cfg: TrainConfig) -> dict:
         if (epoch + 1) % cfg.save_every == 0 or epoch == cfg.epochs - 1:
             _save_state(accelerator, out, epoch, {"best": best})
     accelerator.wait_for_everyone()
+    if cfg.dump_parameters:
+        lines = [f"{n} {p.detach().double().sum().item():.10e}" for n, p in raw.named_parameters()]
+        (out / f"parameters-rank{accelerator.process_index}.txt").write_text("\n".join(lines) + "\n")
     accelerator.end_training()
     return {"history": history, "best": best}
 

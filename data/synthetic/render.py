@@ -31,7 +31,8 @@ def _poly_i32(poly: np.ndarray, x0: float, y0: float) -> np.ndarray:
 def rasterize(polys: list[np.ndarray], x0: int, y0: int, w: int, h: int) -> np.ndarray:
     """Anti-aliased coverage [h, w] in 0..1 of the union of polygons, region at (x0, y0)."""
     big = np.zeros((h * SUPERSAMPLE, w * SUPERSAMPLE), np.uint8)
-    cv2.fillPoly(big, [_poly_i32(p, x0, y0) for p in polys], 255)
+    for p in polys:  # one call per polygon: fillPoly on several treats overlaps as holes (even-odd)
+        cv2.fillPoly(big, [_poly_i32(p, x0, y0)], 255)
     return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
