@@ -1,7 +1,11 @@
-"""Streaming video in: ``open_video(path)`` for video files (decord) and frame folders.
+"""Streaming video in: ``open_video(path)`` for video files and frame folders.
 
-Frames come out one at a time, RGB uint8 [H, W, 3], with 1-based frame numbers; a video file is
-decoded in chunks, so memory stays bounded whatever the clip's length.
+Frames come out one at a time, RGB uint8 [H, W, 3], with 1-based frame numbers.
+
+Video files are decoded with OpenCV by default: its peak memory is flat over a clip (114 MB for
+1000 frames of 1024 x 1024 against 113 MB for 100, measured with ``benchmarks.memory``), while
+decord's reader grows with every frame decoded (318 MB against 142 MB, even when reopened or
+trimmed). ``backend="decord"`` keeps decord for short clips and random access.
 """
 
 from __future__ import annotations
@@ -41,6 +45,61 @@ class VideoStream:
 
     def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+class OpenCVStream(VideoStream):
+    """Sequential decoding with OpenCV: bounded memory whatever the length."""
+
+    MAX_CONSECUTIVE_FAILURES = 25
+
+    def __init__(self, path: Path, on_error: str = "raise"):
+        self.path = path
+        self.on_error = on_error
+        if not path.is_file():
+            raise VideoError(f"{path}: no such video file")
+        if path.stat().st_size == 0:
+            raise VideoError(f"{path}: the file is empty")
+        cap = cv2.VideoCapture(str(path))
+        ok, first = cap.read() if cap.isOpened() else (False, None)
+        if not ok:
+            raise VideoError(f"{path}: not a readable video (no frame could be decoded)")
+        self.length = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
+        self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0) or None
+        self.size = first.shape[:2]
+        cap.release()
+
+    def __iter__(self) -> Iterator[Frame]:
+        cap = cv2.VideoCapture(str(self.path))
+        n, failures = 0, 0
+        try:
+            while True:
+                ok, img = cap.read()
+                n += 1
+                if ok:
+                    failures = 0
+                    yield Frame(n, np.ascontiguousarray(img[..., ::-1]))
+                    continue
+                if self.length is None or n > self.length:
+                    return  # the end
+                msg = f"{self.path}: frame {n} cannot be decoded"
+                if self.length and failures == 0 and not cap.grab():
+                    msg = f"{self.path}: truncated: the header declares {self.length} frames, decoding fails at frame {n}"
+                    if self.on_error == "raise":
+                        raise VideoError(msg)
+                    log.warning("%s; stopping", msg)
+                    return
+                if self.on_error == "raise":
+                    raise VideoError(msg)
+                failures += 1
+                log.warning("%s; skipped", msg)
+                yield Frame(n, None)
+                n += 1  # the grab above consumed the next frame's packet: report it skipped too
+                yield Frame(n, None)
+                if failures >= self.MAX_CONSECUTIVE_FAILURES:
+                    log.warning("%s: %d frames in a row failed; stopping", self.path, failures)
+                    return
+        finally:
+            cap.release()
 
 
 class DecordStream(VideoStream):
@@ -154,14 +213,17 @@ class FolderStream(VideoStream):
             yield Frame(n, img)
 
 
-def open_video(path: str | Path, on_error: str = "raise", chunk: int = 8) -> VideoStream:
+def open_video(path: str | Path, on_error: str = "raise", backend: str = "opencv", chunk: int = 8) -> VideoStream:
     """Open a video file or a frame folder for streaming.
 
     on_error: ``"raise"`` (default) stops at a missing or undecodable frame with an error naming
     it; ``"skip"`` logs a warning and yields ``Frame(n, None)`` in its place.
+    backend: ``"opencv"`` (default; bounded memory) or ``"decord"`` (chunked, grows with length).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if backend not in ("opencv", "decord"):
+        raise ValueError(f"backend must be 'opencv' or 'decord', got {backend!r}")
     path = Path(path)
     if path.is_dir():
         img = path / "img"
@@ -170,4 +232,6 @@ def open_video(path: str | Path, on_error: str = "raise", chunk: int = 8) -> Vid
         raise VideoError(f"{path}: no such file or folder")
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise VideoError(f"{path}: not a video file (expected one of {', '.join(sorted(VIDEO_SUFFIXES))}) or a frame folder")
-    return DecordStream(path, chunk=chunk, on_error=on_error)
+    if backend == "decord":
+        return DecordStream(path, chunk=chunk, on_error=on_error)
+    return OpenCVStream(path, on_error=on_error)
