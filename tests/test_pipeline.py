@@ -13,8 +13,11 @@ from pipeline import run as run_cli
 
 pytestmark = pytest.mark.slow
 
-MOTA_FLOOR_GT, MIOU_FLOOR_GT = 0.0, 0.0
-MOTA_FLOOR_DISCOVERY, MIOU_FLOOR_DISCOVERY = -10.0, 0.0
+# Floors under what the shipped tiny model measured on this clip (IoU 0.5 matching, mostly
+# 4-10 px cars): --init-gt IDF1 0.22, mask mIoU 0.09; discovery IDF1 0.37, mIoU 0.19. Random
+# weights score 0, so a broken model, tracker or writer fails these.
+IDF1_FLOOR_GT, MIOU_FLOOR_GT = 0.1, 0.04
+IDF1_FLOOR_DISCOVERY, MIOU_FLOOR_DISCOVERY = 0.15, 0.08
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def _score(clip, out):
 
     gt, pred = read_mot(clip / "gt.txt"), read_mot(out / "tracks.txt")
     df = clear_metrics([accumulate(gt, pred, 0.5)], ["clip"])
-    return float(df.loc["clip", "mota"]), mask_scores(clip / "masks", out / "masks.jsonl", 0.5)["miou"]
+    return float(df.loc["clip", "idf1"]), mask_scores(clip / "masks", out / "masks.jsonl", 0.5)["miou"]
 
 
 def test_init_gt_run(clip, tmp_path):
@@ -48,9 +51,9 @@ def test_init_gt_run(clip, tmp_path):
         for obj in rec["objects"]:
             m = mask_utils.decode(obj["rle"])
             assert m.shape == (384, 384)
-    mota, miou = _score(clip, out)
-    print(f"init-gt: MOTA {mota:.3f}, mIoU {miou:.3f}, rows {len(tracks)}")
-    assert mota >= MOTA_FLOOR_GT and miou >= MIOU_FLOOR_GT
+    idf1, miou = _score(clip, out)
+    print(f"init-gt: IDF1 {idf1:.3f}, mIoU {miou:.3f}, rows {len(tracks)}")
+    assert idf1 >= IDF1_FLOOR_GT and miou >= MIOU_FLOOR_GT
 
 
 def test_discovery_run(clip, tmp_path):
@@ -58,9 +61,9 @@ def test_discovery_run(clip, tmp_path):
     assert run_cli.main([str(clip / "clip.avi"), "--out", str(out), "--no-overlay"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["discover"] is None and summary["objects"] > 0
-    mota, miou = _score(clip, out)
-    print(f"discovery: MOTA {mota:.3f}, mIoU {miou:.3f}")
-    assert mota >= MOTA_FLOOR_DISCOVERY and miou >= MIOU_FLOOR_DISCOVERY
+    idf1, miou = _score(clip, out)
+    print(f"discovery: IDF1 {idf1:.3f}, mIoU {miou:.3f}")
+    assert idf1 >= IDF1_FLOOR_DISCOVERY and miou >= MIOU_FLOOR_DISCOVERY
 
 
 def test_interrupted_run_leaves_readable_partial_outputs(clip, tmp_path, monkeypatch):

@@ -198,8 +198,9 @@ def test_ids_are_per_instance():
 
 @pytest.mark.slow
 def test_discovery_recall_on_a_generated_clip():
-    """Moving objects of 6 px and more found within 5 frames of appearing (measured: 0.80 recall,
-    0.84 precision on these two clips; the floor leaves room for platform differences)."""
+    """Moving objects of 6 px and more found within 5 frames of appearing (measured: 0.74 recall,
+    0.87 precision on these two clips with the defaults tuned to give about 44 proposals a
+    frame on real Jilin-1 frames; the floors leave room for platform differences)."""
     from data.synthetic.clip import ClipConfig, SyntheticClip, boxes_from_ids
     from trackers import MotionDiscovery
 
@@ -227,5 +228,5 @@ def test_discovery_recall_on_a_generated_clip():
                 else:
                     fp += 1
         rec += [i in found and found[i] - t0 <= 5 for i, t0 in first.items() if t0 <= frames - 5]
-    assert np.mean(rec) >= 0.75
-    assert tp / (tp + fp) >= 0.75
+    assert np.mean(rec) >= 0.7
+    assert tp / (tp + fp) >= 0.8

@@ -20,14 +20,14 @@ import numpy as np
 class DiscoveryConfig:
     enabled: bool = True
     gap: int = 2  # k: frames between the compared frames
-    threshold: float = 8.0  # grey-level difference floor
+    threshold: float = 16.0  # grey-level difference floor
     smooth: float = 0.6  # Gaussian sigma applied to every frame first
-    noise_factor: float = 4.0  # ... or this many robust noise sigmas, whichever is larger
+    noise_factor: float = 5.0  # ... or this many robust noise sigmas, whichever is larger
     min_area: int = 6  # px
     max_area: int = 20000
     max_aspect: float = 25.0
     min_extent: float = 0.15  # blob area / box area
-    edge_factor: float = 0.6  # px of registration error tolerated: edges need a larger difference
+    edge_factor: float = 1.0  # px of misalignment tolerated (registration, parallax of tall buildings)
     merge: int = 1  # closing kernel (px) joining blob pieces (1: none; larger merges close pairs)
     downscale: int = 1  # for the registration only (2 halves its cost, with ~0.4 px error)
     pad: float = 1.0  # px added around each blob's box

@@ -11,8 +11,8 @@ import numpy as np
 @dataclass
 class GateConfig:
     min_iou: float = 0.25  # the segmenter's predicted IoU must reach this (tau)
-    min_area_ratio: float = 0.25  # measured box area / predicted box area within [a, b]
-    max_area_ratio: float = 4.0
+    min_area_ratio: float = 0.33  # measured box area / predicted box area within [a, b]; wider
+    max_area_ratio: float = 3.0  # bounds let an over-segmented mask grow the track frame by frame
     leak_margin: float = 1.0  # a mask touching every edge of a widened prompt (within px) leaked
 
 
