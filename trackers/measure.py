@@ -14,6 +14,10 @@ class GateConfig:
     min_area_ratio: float = 0.33  # measured box area / predicted box area within [a, b]; wider
     max_area_ratio: float = 3.0  # bounds let an over-segmented mask grow the track frame by frame
     leak_margin: float = 1.0  # a mask touching every edge of a widened prompt (within px) leaked
+    # Objects seen from orbit keep their size: the area stays within these ratios of the track's
+    # first (given or measured) area, so an over-segmented mask cannot grow a track frame by frame.
+    min_size_ratio: float = 0.4
+    max_size_ratio: float = 2.5
 
 
 def clip_to_box(mask: np.ndarray, offset, box: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
@@ -51,7 +55,7 @@ def measurement_box(mask: np.ndarray, offset, prompt: np.ndarray) -> np.ndarray 
 
 
 def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np.ndarray, widened: bool,
-         cfg: GateConfig) -> str | None:
+         cfg: GateConfig, ref_area: float = float("nan")) -> str | None:
     """None if the measurement is good, else the reason it is rejected."""
     if box is None:
         return "empty"
@@ -63,4 +67,6 @@ def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np
     pred_area = max((predicted[2] - predicted[0]) * (predicted[3] - predicted[1]), 1.0)
     if not cfg.min_area_ratio <= area / pred_area <= cfg.max_area_ratio:
         return "area out of range"
+    if np.isfinite(ref_area) and not cfg.min_size_ratio <= area / max(ref_area, 1.0) <= cfg.max_size_ratio:
+        return "size changed"
     return None

@@ -99,6 +99,7 @@ class MaskTracker:
         self.classes = np.zeros(n, np.int64)
         self.given = np.zeros((n, 4))  # the box a new or reacquired track is prompted with
         self.has_given = np.zeros(n, bool)
+        self.ref_area = np.zeros(n)  # the object's size (NaN until known): see GateConfig
         self._prompts: Prompts | None = None
 
     # -- adding tracks -------------------------------------------------------------------
@@ -118,8 +119,11 @@ class MaskTracker:
             raise ValueError(f"{name}[{i}] has no area: {boxes[i].tolist()}")
         return boxes
 
-    def add(self, boxes, classes=None, confirmed: bool = True) -> np.ndarray:
-        """New tracks prompted with ``boxes`` in the current frame; returns their ids."""
+    def add(self, boxes, classes=None, confirmed: bool = True, sized: bool = True) -> np.ndarray:
+        """New tracks prompted with ``boxes`` in the current frame; returns their ids.
+
+        sized: the boxes are the objects' extents (user or ground-truth boxes), so they set the
+        size prior; discovered boxes are not (their size is learnt from the first mask)."""
         boxes = self._check_boxes(boxes, "boxes")
         n = len(boxes)
         if n == 0:
@@ -138,6 +142,8 @@ class MaskTracker:
         self.classes = np.r_[self.classes, classes]
         self.given = np.r_[self.given, boxes]
         self.has_given = np.r_[self.has_given, np.ones(n, bool)]
+        area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+        self.ref_area = np.r_[self.ref_area, area if sized else np.full(n, np.nan)]
         self._prompts = None
         return ids
 
@@ -168,7 +174,7 @@ class MaskTracker:
                 self.has_given[t] = True
             boxes = boxes[free]
             self._prompts = None
-        return self.add(boxes, confirmed=False)
+        return self.add(boxes, confirmed=False, sized=False)
 
     # -- predict ---------------------------------------------------------------------------
     def predicted_boxes(self) -> np.ndarray:
@@ -252,7 +258,7 @@ class MaskTracker:
             box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
             widened = not self.has_given[i]
             reference = self.given[i] if self.has_given[i] else pred[i]
-            why = gate(box, scores[i], reference, prompts.boxes[i], widened, self.cfg.gate)
+            why = gate(box, scores[i], reference, prompts.boxes[i], widened, self.cfg.gate, self.ref_area[i])
             if why is None:
                 measured[i] = box
             else:
@@ -267,6 +273,8 @@ class MaskTracker:
         if later.any():
             self.mean[later], self.cov[later] = self.kf.update(self.mean[later], self.cov[later],
                                                                xyxy_to_cxcywh(measured[later]))
+        unsized = ok & np.isnan(self.ref_area)
+        self.ref_area[unsized] = np.prod(measured[unsized, 2:] - measured[unsized, :2], axis=1)
         self.n_obs[ok] += 1
         self.hits[ok] += 1
         self.misses[ok] = 0
@@ -294,6 +302,7 @@ class MaskTracker:
         return result
 
     def _keep(self, keep: np.ndarray) -> None:
-        for name in ("ids", "mean", "cov", "n_obs", "hits", "misses", "state", "classes", "given", "has_given"):
+        for name in ("ids", "mean", "cov", "n_obs", "hits", "misses", "state", "classes", "given", "has_given",
+                     "ref_area"):
             setattr(self, name, getattr(self, name)[keep])
         self._prompts = None
