@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
@@ -136,15 +135,18 @@ def convert_satmtb(sequences: list[str | Path], out: str | Path, every: int = 4)
 
 
 class LayoutWindows(Dataset):
-    """Training windows from a layout split: each image, cropped around one of its objects
-    (ROS-SAM's crop, jittered) and zoomed to the encoder's size, with every object in the window."""
+    """Training windows from a layout split: each image augmented (``data.augment``: large-scale
+    jitter to twice the window, flips, photometric), then cropped around one of its objects
+    (ROS-SAM's crop, jittered) and zoomed to the encoder's size, with every object in it."""
 
-    def __init__(self, root, variant, exclude_classes=(), seed: int = 0, max_objects: int = 4):
+    def __init__(self, root, variant, exclude_classes=(), seed: int = 0, max_objects: int = 4,
+                 augment: bool = True):
         self.data = RosSamDataset(root, exclude_classes)
         self.variant = variant
         self.seed = seed
         self.epoch = 0
         self.max_objects = max_objects
+        self.augment = augment
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -158,6 +160,12 @@ class LayoutWindows(Dataset):
 
         rng = np.random.default_rng([self.seed, self.epoch, i])
         s = self.data[i]
+        if self.augment:
+            from .augment import Sample, augment
+
+            a = augment(Sample(s["image"], s["masks"], s["boxes"], s["classes"]), 2 * self.variant.window, rng)
+            if len(a.boxes):  # a crop that empties every object keeps the original
+                s = {**s, "image": a.image, "masks": a.masks, "boxes": a.boxes, "classes": a.classes}
         k = int(rng.integers(len(s["boxes"])))
         b = s["boxes"][k]
         side = max(self.variant.window, int(np.ceil(max(b[2] - b[0], b[3] - b[1]) * 1.25)))

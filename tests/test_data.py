@@ -233,3 +233,15 @@ def test_every_box_is_its_masks_tight_box_after_any_transform(s, seed):
         for m, b in zip(out.masks, out.boxes):
             assert m.any() and np.allclose(tight_box(m), b)
     assert augment(s, 32, rng).image.shape == (32, 32, 3)
+
+
+def test_layout_windows_for_training(clip_dir):
+    from data.rossam_layout import LayoutWindows
+    from rossam.variants import get_variant
+
+    ds = LayoutWindows(clip_dir / "rossam", get_variant("tiny"), seed=1)
+    item = ds[0]
+    assert item["image"].shape == (3, 256, 256) and item["masks"].shape[1:] == (256, 256)
+    assert 1 <= len(item["boxes"]) <= 4
+    for m, b in zip(item["masks"].numpy(), item["boxes"].numpy()):
+        assert np.allclose(tight_box(m), b, atol=1)
