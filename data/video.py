@@ -47,6 +47,13 @@ class VideoStream:
         raise NotImplementedError
 
 
+def _check_video_file(path: Path) -> None:
+    if not path.is_file():
+        raise VideoError(f"{path}: no such video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: the file is empty")
+
+
 class OpenCVStream(VideoStream):
     """Sequential decoding with OpenCV: bounded memory whatever the length."""
 
@@ -55,10 +62,7 @@ class OpenCVStream(VideoStream):
     def __init__(self, path: Path, on_error: str = "raise"):
         self.path = path
         self.on_error = on_error
-        if not path.is_file():
-            raise VideoError(f"{path}: no such video file")
-        if path.stat().st_size == 0:
-            raise VideoError(f"{path}: the file is empty")
+        _check_video_file(path)
         cap = cv2.VideoCapture(str(path))
         ok, first = cap.read() if cap.isOpened() else (False, None)
         if not ok:
@@ -109,10 +113,7 @@ class DecordStream(VideoStream):
         self.path = path
         self.chunk = chunk
         self.on_error = on_error
-        if not path.is_file():
-            raise VideoError(f"{path}: no such video file")
-        if path.stat().st_size == 0:
-            raise VideoError(f"{path}: the file is empty")
+        _check_video_file(path)
         try:
             self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
         except Exception as e:  # decord raises its own error types
