@@ -115,9 +115,9 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _lora_from_keys(keys, pattern: str) -> tuple[int | None, tuple[int, ...] | None]:
-    blocks = sorted({int(m.group(1)) for k in keys if (m := re.match(pattern, k))})
-    return (None, None) if not blocks else (0, tuple(blocks))
+def _lora_blocks(keys, pattern: str) -> tuple[int, ...]:
+    """Block indices of the keys matching ``pattern`` (its group 1 is the index)."""
+    return tuple(sorted({int(m.group(1)) for k in keys if (m := re.match(pattern, k))}))
 
 
 def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
@@ -128,11 +128,9 @@ def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
                 f"{path}: a ROS-SAM training state folder needs {STATE_DECODER} and {STATE_SAM}"
             )
         sam = load_safetensors(path / STATE_SAM)
-        _, blocks = _lora_from_keys(sam, r"image_encoder\.blocks\.(\d+)\.attn\.qkv\.linear_a_q\.weight")
-        rank = None
-        if blocks:
-            rank = sam[f"image_encoder.blocks.{blocks[0]}.attn.qkv.linear_a_q.weight"].shape[0]
-        return CheckpointInfo(path, "rossam_state", hq=True, lora_rank=rank, lora_blocks=blocks)
+        blocks = _lora_blocks(sam, r"image_encoder\.blocks\.(\d+)\.attn\.qkv\.linear_a_q\.weight")
+        rank = sam[f"image_encoder.blocks.{blocks[0]}.attn.qkv.linear_a_q.weight"].shape[0] if blocks else None
+        return CheckpointInfo(path, "rossam_state", hq=True, lora_rank=rank, lora_blocks=blocks or None)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.suffix == ".safetensors":
@@ -260,6 +258,8 @@ def save_rossam(model: nn.Module, path: str | Path, *, half: bool = False, extra
     from .lora import lora_modules
 
     lora = lora_modules(model)
+    if any(m.merged for m in lora):
+        raise ValueError("unmerge the LoRA adapters (or remove_lora) before saving: merged weights would apply them twice")
     config = {
         "variant": model.variant.name,
         "hq": model.hq,
