@@ -42,20 +42,23 @@ def clustered_boxes(n: int = 32, size: int = 1024, clusters: int = 4, seed: int 
     return np.array(boxes)
 
 
+def _pair(image, boxes, first, second, quick: bool) -> tuple[float, float]:
+    """Best times of two predictors on the same frame and boxes, measured side by side."""
+    first.predict(image, boxes[:2])  # warm-up
+    repeat = 1 if quick else 3
+    return _best(lambda: first.predict(image, boxes), repeat), _best(lambda: second.predict(image, boxes), repeat)
+
+
 def bench_windows(quick: bool) -> list[str]:
     """32 clustered objects: one encoder pass per object, unbatched (the reference code's way),
     against shared windows plus batching."""
     from rossam import BoxPredictor, build_rossam
 
     model = build_rossam("tiny")
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    image = np.random.default_rng(1).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     boxes = clustered_boxes()
-    ref = BoxPredictor(model, share_windows=False, batch_size=1)
     ours = BoxPredictor(model, share_windows=True, batch_size=16)
-    ref.predict(image, boxes[:2])
-    t_ref = _best(lambda: ref.predict(image, boxes), 1 if quick else 3)
-    t_ours = _best(lambda: ours.predict(image, boxes), 1 if quick else 3)
+    t_ref, t_ours = _pair(image, boxes, BoxPredictor(model, share_windows=False, batch_size=1), ours, quick)
     passes = len(ours.predict(image, boxes).windows)
     return [
         "32 clustered objects, 1024 x 1024, tiny",
@@ -70,13 +73,10 @@ def bench_batching(quick: bool) -> list[str]:
 
     model = build_rossam("tiny")
     image = np.random.default_rng(2).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
-    rng = np.random.default_rng(3)
-    xy = rng.uniform(60, 960, (32, 2))
+    xy = np.random.default_rng(3).uniform(60, 960, (32, 2))
     boxes = np.concatenate([xy - 6, xy + 6], 1)
-    one = BoxPredictor(model, share_windows=False, batch_size=1)
-    many = BoxPredictor(model, share_windows=False, batch_size=16)
-    t1 = _best(lambda: one.predict(image, boxes), 1 if quick else 3)
-    t16 = _best(lambda: many.predict(image, boxes), 1 if quick else 3)
+    t1, t16 = _pair(image, boxes, BoxPredictor(model, share_windows=False, batch_size=1),
+                    BoxPredictor(model, share_windows=False, batch_size=16), quick)
     return [
         "32 scattered objects (32 windows), tiny",
         f"  encoder batch 1                : {t1:8.3f} s",

@@ -1,6 +1,5 @@
 """Parity with the reference packages: segment_anything (plain SAM) and segment_anything_hq."""
 
-import numpy as np
 import pytest
 import torch
 
