@@ -3,7 +3,10 @@
 Frame t is compared with frames t-k and t-2k after compensating the platform's motion (phase
 correlation on a downscaled frame). A pixel is "moving" where t differs from both: a moving
 object shows at its current place in both differences, while its old places (ghosts) show in
-one each. Blobs are filtered by size and shape; the tracker suppresses those that overlap live
+one each. A pixel must beat three thresholds: a grey-level floor, a multiple of the frame's
+robust noise, and a multiple of the local noise (mean difference in a window around it), so
+that busy texture (JPEG blocks, roofs, soil) needs a larger change than a smooth road, where the
+cars are. Blobs are filtered by size and shape; the tracker suppresses those that overlap live
 tracks.
 """
 
@@ -20,9 +23,11 @@ import numpy as np
 class DiscoveryConfig:
     enabled: bool = True
     gap: int = 2  # k: frames between the compared frames
-    threshold: float = 16.0  # grey-level difference floor
+    threshold: float = 8.0  # grey-level difference floor
     smooth: float = 0.6  # Gaussian sigma applied to every frame first
-    noise_factor: float = 5.0  # ... or this many robust noise sigmas, whichever is larger
+    noise_factor: float = 5.0  # ... or this many robust noise sigmas of the frame
+    local_factor: float = 5.0  # ... or this many local noise sigmas, whichever is largest
+    local_window: int = 31  # px: the window of the local noise estimate
     min_area: int = 6  # px
     max_area: int = 20000
     max_aspect: float = 25.0
@@ -72,15 +77,22 @@ class MotionDiscovery:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
         gray = cv2.GaussianBlur(gray, (0, 0), self.cfg.smooth)  # sensor noise down, small cars kept
         self.history.append(gray)
-        if len(self.history) < self.history.maxlen:
+        if len(self.history) < 3:
             return np.zeros((0, 4))
+        # until 2 x gap + 1 frames are in, compare over a shorter gap: an object present from
+        # the first frame is proposed from the third on
+        gap = min(self.cfg.gap, (len(self.history) - 1) // 2)
         # each reference is registered to the current frame directly: chaining frame-to-frame
         # shifts accumulates their errors (about 0.05 px a step), and edges turn into motion
-        cur, mid, old = self.history[-1], self.history[-1 - self.cfg.gap], self.history[0]
+        cur, mid, old = self.history[-1], self.history[-1 - gap], self.history[-1 - 2 * gap]
         d = np.minimum(self._aligned_diff(mid, cur, self._shift(mid, cur)),
                        self._aligned_diff(old, cur, self._shift(old, cur)))
         sigma = 1.4826 * np.median(np.abs(d - np.median(d)))
-        thr = max(self.cfg.threshold, self.cfg.noise_factor * sigma)
+        # local noise: the mean difference around each pixel (x 1.25 gives a Gaussian's sigma),
+        # with the differences clipped so that a mover does not raise its own threshold
+        clipped = np.minimum(d, 3 * max(float(sigma), 1.0))
+        local = cv2.blur(clipped, (self.cfg.local_window,) * 2) * 1.2533
+        thr = np.maximum(max(self.cfg.threshold, self.cfg.noise_factor * sigma), self.cfg.local_factor * local)
         # misregistration by e px makes a difference of about e x the gradient at edges
         grad = cv2.magnitude(cv2.Sobel(cur, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(cur, cv2.CV_32F, 0, 1, ksize=3)) / 8
         raw = (d > np.maximum(thr, self.cfg.edge_factor * grad)).astype(np.uint8)
