@@ -36,10 +36,12 @@ class SeqFiles:
     missing: list[str] = field(default_factory=list)
 
 
-def find_sequences(gt_root: Path, pred_root: Path) -> list[SeqFiles]:
-    found: dict[str, SeqFiles] = {}
+def ground_truth_folders(gt_root: Path) -> dict[str, tuple[Path, Path, Path | None]]:
+    """{name: (folder, ground-truth file, mask folder or None)} for every sequence under
+    ``gt_root`` (the root itself when it is one sequence)."""
+    found = {}
     for d in sorted([gt_root, *gt_root.rglob("*")]):
-        if not d.is_dir() or d.name in ("gt", "img", "seg", "mot", "masks", "det"):
+        if not d.is_dir() or d.name in ("gt", "img", "img1", "seg", "mot", "masks", "det"):
             continue
         gt, masks = None, None
         if (d / "gt" / "gt.txt").is_file():
@@ -54,7 +56,13 @@ def find_sequences(gt_root: Path, pred_root: Path) -> list[SeqFiles]:
             masks = d / "masks"
         elif (d / "seg").is_dir():
             masks = d / "seg"
-        name = d.name if d != gt_root else gt_root.name
+        found[d.name if d != gt_root else gt_root.name] = (d, gt, masks)
+    return found
+
+
+def find_sequences(gt_root: Path, pred_root: Path) -> list[SeqFiles]:
+    found: dict[str, SeqFiles] = {}
+    for name, (_, gt, masks) in ground_truth_folders(gt_root).items():
         pred = next((p for p in (pred_root / f"{name}.txt", pred_root / name / "tracks.txt") if p.is_file()), None)
         pm = pred_root / name / "masks.jsonl"
         found[name] = SeqFiles(name, gt, pred, masks, pm if pm.is_file() else None)
@@ -139,9 +147,13 @@ def score(gt_root: str | Path, pred_root: str | Path, min_iou: float = 0.5) -> d
         rows[s.name] = hota(gt, pred)
         if s.gt_masks is not None and s.pred_masks is not None:
             rows[s.name].update(mask_scores(s.gt_masks, s.pred_masks, min_iou))
-        offset = 10**6 * len(all_gt)  # keep ids distinct across sequences for the overall HOTA
-        all_gt.append(Tracks(gt.frames + offset, gt.ids, gt.boxes, gt.scores, gt.classes))
-        all_pred.append(Tracks(pred.frames + offset, pred.ids, pred.boxes, pred.scores, pred.classes))
+        # sequences laid end to end in time, so that overall and per-class scores never match
+        # one sequence's ids or frames with another's
+        offset = 10**6 * len(all_gt)
+        gt = Tracks(gt.frames + offset, gt.ids + offset, gt.boxes, gt.scores, gt.classes)
+        pred = Tracks(pred.frames + offset, pred.ids + offset, pred.boxes, pred.scores, pred.classes)
+        all_gt.append(gt)
+        all_pred.append(pred)
         for c in np.unique(gt.classes):
             if c < 0 or not (pred.classes >= 0).any():
                 continue

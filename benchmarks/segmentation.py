@@ -13,34 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import cv2
 import numpy as np
 
-
-def grabcut(image: np.ndarray, box, iterations: int = 5, margin: int = 16) -> np.ndarray:
-    """GrabCut started from the box, run on a crop around it (as an interactive tool would)."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    cx1, cy1, cx2, cy2 = max(x1 - margin, 0), max(y1 - margin, 0), min(x2 + margin, w), min(y2 + margin, h)
-    crop = np.ascontiguousarray(image[cy1:cy2, cx1:cx2, ::-1])
-    mask = np.zeros(crop.shape[:2], np.uint8)
-    rect = (x1 - cx1, y1 - cy1, max(1, x2 - x1), max(1, y2 - y1))
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    out = np.zeros((h, w), bool)
-    try:
-        cv2.grabCut(crop, mask, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
-    except cv2.error:  # degenerate (e.g. a box of one pixel): fall back to the box
-        out[y1:y2, x1:x2] = True
-        return out
-    out[cy1:cy2, cx1:cx2] = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-    return out
-
-
-def box_fill(shape, box) -> np.ndarray:
-    out = np.zeros(shape, bool)
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    out[y1:y2, x1:x2] = True
-    return out
+from .baselines import box_fill, grabcut
 
 
 def evaluate(checkpoint: str = "default", samples: int = 400, seed: int = 20_000, min_size: float = 8.0,

@@ -138,15 +138,24 @@ class _Reader(threading.Thread):
 
 
 class Pipeline:
-    def __init__(self, config: PipelineConfig | None = None, model=None):
+    """``model``: a built ``RosSam`` (default: built from the config). ``segmenter``: anything
+    with ``BoxPredictor``'s ``predict(image, boxes) -> Prediction`` in place of the model (the
+    baselines of ``benchmarks.baselines``); one whose ``box_only`` is true makes the run report
+    each measured track's Kalman filter box, with the filled box as its mask."""
+
+    def __init__(self, config: PipelineConfig | None = None, model=None, segmenter=None):
         from rossam import BoxPredictor, build_rossam, resolve_device
 
         self.cfg = config or PipelineConfig()
         self.device = resolve_device(self.cfg.device)
-        self.model = model if model is not None else build_rossam(self.cfg.variant, self.cfg.checkpoint)
-        self.model.to(self.device)
-        self.predictor = BoxPredictor(self.model, share_windows=self.cfg.share_windows,
-                                      batch_size=self.cfg.batch_size)
+        if segmenter is not None:
+            self.model, self.predictor = None, segmenter
+        else:
+            self.model = model if model is not None else build_rossam(self.cfg.variant, self.cfg.checkpoint)
+            self.model.to(self.device)
+            self.predictor = BoxPredictor(self.model, share_windows=self.cfg.share_windows,
+                                          batch_size=self.cfg.batch_size)
+        self.box_only = bool(getattr(self.predictor, "box_only", False))
         self.stats = Stats()
         self.stream = None
 
@@ -191,6 +200,11 @@ class Pipeline:
                     pred.masks = [clip_to_box(m, o, b) for m, o, b in zip(pred.masks, pred.offsets, prompts.boxes)]
                 t3 = time.perf_counter()
                 res = tracker.update(n, pred.masks, pred.iou, pred.offsets)
+                masks, offsets = [pred.masks[k] for k in res.prompt_index], pred.offsets[res.prompt_index]
+                if self.box_only:  # report the filter's box (updated by this frame's measurement)
+                    row = {int(i): k for k, i in enumerate(tracker.ids)}
+                    state = tracker.predicted_boxes()[[row[int(i)] for i in res.ids]].reshape(-1, 4)
+                    res.boxes, masks, offsets = _filled(state, (height, width))
                 t4 = time.perf_counter()
                 stats.seconds["track"] += (t1 - t0) + (t4 - t3)
                 stats.seconds["discover"] += t2 - t1
@@ -199,10 +213,21 @@ class Pipeline:
                 stats.prompts += len(prompts)
                 stats.track_ids.update(int(i) for i in res.ids)
                 stats.encoder_passes = self.predictor.encoder_passes - passes0
-                yield FrameResult(n, fr.image, res, [pred.masks[k] for k in res.prompt_index],
-                                  pred.offsets[res.prompt_index], len(prompts), len(pred.windows))
+                yield FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(getattr(pred, "windows", [])))
         finally:
             reader.stop.set()
+
+
+def _filled(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Boxes clamped to the frame, as filled crops with their offsets."""
+    h, w = size
+    boxes = boxes.copy()
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    lo = np.floor(boxes[:, :2]).astype(np.int64)
+    hi = np.maximum(np.ceil(boxes[:, 2:]).astype(np.int64), lo + 1)
+    masks = [np.ones((y2 - y1, x2 - x1), bool) for (x1, y1), (x2, y2) in zip(lo, hi)]
+    return boxes, masks, lo
 
 
 def _empty() -> TrackResult:

@@ -67,8 +67,7 @@ def _run(args) -> int:
     from data.boxes import read_init_boxes
     from data.mot import read_mot
 
-    from .core import Pipeline, PipelineConfig
-    from .sinks import Sinks, write_json
+    from .core import PipelineConfig
 
     clip = Path(args.clip)
     out = Path(args.out) if args.out else Path.cwd() / (clip.stem if clip.is_file() else clip.name)
@@ -86,17 +85,37 @@ def _run(args) -> int:
         discover=True if args.discover else None, start=args.start, end=args.end,
         classes=tuple(args.classes) if args.classes else None,
     )
-    pipe = Pipeline(cfg)
+    summary = run_clip(clip, out, cfg, overlay=None if args.no_overlay else args.overlay_format, debug=args.debug)
+    error = summary["error"]
+    if error:
+        return _fail(f"{error}; partial results in {out}") if error != "interrupted" else 130
+    print(f"{summary['frames']} frames, {summary['objects']} objects, {summary['fps']} fps; results in {out}")
+    return 0
+
+
+def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "mp4", segmenter=None,
+             progress: bool | None = None, debug: bool = False) -> dict:
+    """Run ``Pipeline(cfg)`` over ``clip`` and write its outputs into ``out`` (created).
+
+    Returns the summary (also written as ``summary.json``): ``complete`` is false and ``error``
+    says why when the run stopped early (``"interrupted"`` for Ctrl-C); what was done is written
+    either way. Errors opening the clip raise. ``progress=None`` shows a bar on a terminal only.
+    """
+    from .core import Pipeline
+    from .sinks import Sinks, write_json
+
+    clip, out = Path(clip), Path(out)
+    pipe = Pipeline(cfg, segmenter=segmenter)
     stream = pipe.open(clip)
     out.mkdir(parents=True, exist_ok=True)
-    sinks = Sinks(out, stream.size, stream.fps or 10.0, None if args.no_overlay else args.overlay_format)
+    sinks = Sinks(out, stream.size, stream.fps or 10.0, overlay)
     total = None
     if stream.length:
-        last = min(stream.length, args.end) if args.end else stream.length
-        total = max(0, last - args.start + 1)
+        last = min(stream.length, cfg.end) if cfg.end else stream.length
+        total = max(0, last - cfg.start + 1)
     complete, error = False, None
     t0 = time.perf_counter()
-    bar = tqdm(total=total, unit="frame", desc=clip.name, disable=None)
+    bar = tqdm(total=total, unit="frame", desc=clip.name, disable=None if progress is None else not progress)
     written = 0
     try:
         for r in pipe.run(clip):
@@ -111,8 +130,8 @@ def _run(args) -> int:
         error = "interrupted"
         print("\npipeline.run: interrupted; writing what was done", file=sys.stderr)
     except Exception as e:
-        error = str(e)
-        if args.debug:
+        error = str(e) or type(e).__name__
+        if debug:
             raise
     finally:
         bar.close()
@@ -121,6 +140,11 @@ def _run(args) -> int:
         s = pipe.stats
         import torch
 
+        if pipe.model is not None:
+            model = {"variant": cfg.variant, "checkpoint": str(cfg.checkpoint), "device": str(pipe.device),
+                     "parameters": sum(p.numel() for p in pipe.model.parameters())}
+        else:
+            model = {"segmenter": getattr(segmenter, "name", type(segmenter).__name__)}
         summary = {
             "complete": complete,
             "error": error,
@@ -134,18 +158,14 @@ def _run(args) -> int:
             "seconds": round(elapsed, 3),
             "seconds_per_stage": {k: round(v, 3) for k, v in s.seconds.items()},
             "fps": round(s.frames / elapsed, 3) if elapsed > 0 else None,
-            "model": {"variant": cfg.variant, "checkpoint": str(cfg.checkpoint), "device": str(pipe.device),
-                      "parameters": sum(p.numel() for p in pipe.model.parameters())},
+            "model": model,
             "config": dataclasses.asdict(cfg),
             "outputs": [p.name for p in paths],
             "machine": {"python": platform.python_version(), "torch": torch.__version__,
                         "threads": torch.get_num_threads()},
         }
         write_json(out / "summary.json", summary)
-    if error:
-        return _fail(f"{error}; partial results in {out}") if error != "interrupted" else 130
-    print(f"{s.frames} frames, {len(s.track_ids)} objects, {summary['fps']} fps; results in {out}")
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
