@@ -1,10 +1,12 @@
-"""Peak memory stays bounded whatever the clip's length.
+"""Peak memory stays bounded whatever the clip's length, and grows little with the objects.
 
-    python -m benchmarks.memory [--short 100] [--long 2000] [--pipeline-frames 300]
+    python -m benchmarks.memory [--short 100] [--long 2000] [--pipeline-frames 1000] [--objects 5,20,80]
 
 Each measurement runs in a fresh process and reports its peak RSS: streaming a short and a long
-1024 x 1024 MJPG clip through ``open_video``, and the pipeline over the first part and the whole
-of a long clip.
+1024 x 1024 MJPG clip through ``open_video``; the whole main job (``pipeline.run``'s
+``run_clip``: decoding, tiny, tracking, discovery, every output file and the overlay) over the
+first tenth and the whole of the long clip; and the main job with ``--init-gt`` on generated
+1024 x 1024 clips with 5, 20 and 80 objects.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ print(json.dumps({"frames": n, "peak_rss_mb": resource.getrusage(resource.RUSAGE
 """
 
 _PIPELINE = """
-import resource, sys, json
-from pipeline.core import Pipeline, PipelineConfig
-p = Pipeline(PipelineConfig(end=int(sys.argv[2])))
-n = sum(1 for _ in p.run(sys.argv[1]))
-print(json.dumps({"frames": n, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+import resource, sys, json, tempfile
+from pipeline.core import PipelineConfig
+from pipeline.run import run_clip
+end, init_gt = int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None
+with tempfile.TemporaryDirectory() as out:
+    s = run_clip(sys.argv[1], out, PipelineConfig(end=end or None, init_gt=init_gt), progress=False)
+print(json.dumps({"frames": s["frames"], "objects": s["objects"], "fps": s["fps"],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -61,7 +66,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.split("\n\n")[0])
     p.add_argument("--short", type=int, default=100)
     p.add_argument("--long", type=int, default=2000)
-    p.add_argument("--pipeline-frames", type=int, default=300, help="0 skips the pipeline measurement")
+    p.add_argument("--pipeline-frames", type=int, default=1000, help="0 skips the long pipeline run")
+    p.add_argument("--objects", default="5,20,80", help="object counts of the generated clips ('' skips them)")
+    p.add_argument("--object-frames", type=int, default=20, help="frames of each generated clip")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         short, long = Path(d) / "short.avi", Path(d) / "long.avi"
@@ -73,8 +80,21 @@ def main(argv=None) -> int:
         if args.pipeline_frames:
             n = min(args.pipeline_frames, args.long)
             c, e = _measure(_PIPELINE, long, max(10, n // 10)), _measure(_PIPELINE, long, n)
-            print(f"pipeline (tiny, discovery): {c['frames']} frames peak {c['peak_rss_mb']:.0f} MB; "
-                  f"{e['frames']} frames peak {e['peak_rss_mb']:.0f} MB; ratio {e['peak_rss_mb'] / c['peak_rss_mb']:.3f}")
+            print(f"pipeline (tiny, discovery, all outputs): {c['frames']} frames peak {c['peak_rss_mb']:.0f} MB; "
+                  f"{e['frames']} frames peak {e['peak_rss_mb']:.0f} MB; ratio {e['peak_rss_mb'] / c['peak_rss_mb']:.3f}",
+                  flush=True)
+        counts = [int(k) for k in args.objects.split(",") if k.strip()]
+        if counts:
+            from data.synthetic.__main__ import write_clip
+            from data.synthetic.clip import ClipConfig
+
+            print(f"pipeline (tiny, --init-gt, all outputs), 1024 x 1024, {args.object_frames} frames:")
+            print(f"  {'objects':>7} {'tracked':>8} {'fps':>7} {'peak RSS MB':>12}")
+            for k in counts:
+                clip = Path(d) / f"objects{k}"
+                write_clip(clip, ClipConfig(frames=args.object_frames, objects=k, size=1024, seed=k), progress=False)
+                r = _measure(_PIPELINE, clip / "clip.avi", 0, clip / "gt.txt")
+                print(f"  {k:>7} {r['objects']:>8} {r['fps']:>7.2f} {r['peak_rss_mb']:>12.0f}", flush=True)
     return 0
 
 
