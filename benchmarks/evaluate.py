@@ -1,7 +1,7 @@
 """Run the pipeline over every sequence of a data set and score it: the batch benchmark.
 
     python -m benchmarks.evaluate DATA_ROOT --out DIR [--init-gt | --discover] [--checkpoint PATH]
-                                  [--segmenter rossam|grabcut|box] [--workers N] [--iou 0.5]
+                                  [--segmenter rossam|grabcut|box] [--fixed-zoom] [--workers N] [--iou 0.5]
 
 A sequence is a folder under DATA_ROOT with ground truth (``gt.txt`` from the generator,
 ``gt/gt.txt``, or SAT-MTB's ``mot/``) and a clip (a video file, or ``img/`` / ``img1/`` frames).
@@ -76,7 +76,8 @@ def is_done(job: Job) -> bool:
 def settings_of(args) -> dict:
     """What decides a sequence's outputs: a folder made with other settings is not resumed."""
     return {"mode": "discover" if args.discover else "init-gt", "segmenter": args.segmenter,
-            "variant": args.variant, "checkpoint": args.checkpoint, "classes": args.classes}
+            "variant": args.variant, "checkpoint": args.checkpoint, "classes": args.classes,
+            "fixed_zoom": args.fixed_zoom}
 
 
 def make_segmenter(name: str):
@@ -99,7 +100,8 @@ def run_job(job: Job, settings: dict, device: str, threads: int | None = None) -
     discover = settings["mode"] == "discover"
     cfg = PipelineConfig(variant=settings["variant"], checkpoint=settings["checkpoint"], device=device,
                          init_gt=None if discover else str(job.gt), discover=True if discover else None,
-                         classes=tuple(settings["classes"]) if settings["classes"] else None)
+                         classes=tuple(settings["classes"]) if settings["classes"] else None,
+                         adaptive_zoom=not settings["fixed_zoom"])
     try:
         summary = run_clip(job.clip, job.out, cfg, overlay=None, segmenter=make_segmenter(settings["segmenter"]),
                            progress=False)
@@ -169,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rossam (default), or a baseline: grabcut from the prompt box; box: Kalman boxes on motion blobs")
     p.add_argument("--variant", default="tiny")
     p.add_argument("--checkpoint", default="default", help="as for pipeline.run (default: embedded tiny)")
+    p.add_argument("--fixed-zoom", action="store_true", help="the paper's fixed crop window for every object")
     p.add_argument("--classes", nargs="+", choices=["car", "airplane", "ship", "train"], help="with --init-gt: only these")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=int, default=1, help="local processes (each on cores / workers threads)")

@@ -1,11 +1,15 @@
 """Box-prompted segmentation quality on held-out synthetic objects, against baselines.
 
     python -m benchmarks.segmentation [--checkpoint PATH] [--samples 400] [--seed 20000] [--min-size 8]
+                                      [--clips 10]
 
-Every object is segmented from its true box through ``BoxPredictor`` (the paper's crop-and-zoom
-protocol) and scored with mask IoU and boundary IoU. Baselines from the same box: an untrained
-``tiny``, GrabCut (``cv2.grabCut`` started from the box) and filling the box. The frames come from
-``data.synthetic`` with a seed that training never uses.
+Every object is segmented from its true box through ``BoxPredictor`` (crop-and-zoom) and
+scored with mask IoU and boundary IoU: ``rossam`` with the adaptive zoom (the default),
+``rossam-fixed`` with the paper's fixed window. Baselines from the same box: an untrained
+``tiny``, GrabCut (``cv2.grabCut`` started from the box) and filling the box. Two sources, both
+from ``data.synthetic`` with seeds that training never uses: training-style patches (objects of
+at least ``--min-size`` px), and every object of whole generated clip frames (``--clips`` of
+them, 512 x 512), where most are 4-16 px cars, scored by size.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from .baselines import box_fill, grabcut
 
 
 def evaluate(checkpoint: str = "default", samples: int = 400, seed: int = 20_000, min_size: float = 8.0,
-             window: int = 256, classes=None, methods=("rossam", "untrained", "grabcut", "box")) -> dict:
+             window: int = 256, classes=None,
+             methods=("rossam", "rossam-fixed", "untrained", "grabcut", "box")) -> dict:
     from data.synthetic.patches import sample_patch
     from data.synthetic.shapes import CLASSES, CLASS_IDS
     from rossam import BoxPredictor, build_rossam
@@ -27,8 +32,10 @@ def evaluate(checkpoint: str = "default", samples: int = 400, seed: int = 20_000
 
     classes = tuple(classes or CLASSES)
     predictors = {}
-    if "rossam" in methods:
-        predictors["rossam"] = BoxPredictor(build_rossam("tiny", checkpoint), share_windows=False)
+    if "rossam" in methods or "rossam-fixed" in methods:
+        model = build_rossam("tiny", checkpoint)
+        predictors["rossam"] = BoxPredictor(model, share_windows=False)
+        predictors["rossam-fixed"] = BoxPredictor(model, share_windows=False, adaptive_zoom=False)
     if "untrained" in methods:
         import torch
 
@@ -61,22 +68,72 @@ def evaluate(checkpoint: str = "default", samples: int = 400, seed: int = 20_000
     return out
 
 
+SIZE_BINS = ((0, 8), (8, 16), (16, 32), (32, 64), (64, 10**6))
+
+
+def evaluate_clips(checkpoint: str = "default", clips: int = 10, seed: int = 30,
+                   methods=("rossam", "rossam-fixed", "grabcut", "box")) -> dict:
+    """Every object (4 px or more) of frame 3 of ``clips`` generated 512 x 512 clips, segmented
+    from its true box all at once per frame (shared windows), mIoU by longer side."""
+    from data.synthetic.clip import ClipConfig, SyntheticClip, boxes_from_ids
+    from rossam import BoxPredictor, build_rossam
+    from rossam.metrics import mask_iou
+
+    model = build_rossam("tiny", checkpoint)
+    predictors = {"rossam": BoxPredictor(model), "rossam-fixed": BoxPredictor(model, adaptive_zoom=False)}
+    ious = {m: [] for m in methods}
+    sides = []
+    for k in range(clips):
+        for t, image, ids in SyntheticClip(ClipConfig(frames=3, objects=20, size=512, seed=seed + k)):
+            if t != 3:
+                continue
+            gt = {i: b for i, b in boxes_from_ids(ids).items() if (ids == i).sum() >= 4}
+            keys = list(gt)
+            boxes = np.array([gt[i] for i in keys]).reshape(-1, 4)
+            sides += np.max(boxes[:, 2:] - boxes[:, :2], axis=1).tolist()
+            for m in methods:
+                if m in predictors:
+                    pred = predictors[m].predict(image, boxes)
+                    masks = [pred.full_mask(j) for j in range(len(keys))]
+                elif m == "grabcut":
+                    masks = [grabcut(image, b) for b in boxes]
+                else:
+                    masks = [box_fill(ids.shape, b) for b in boxes]
+                ious[m] += [mask_iou(mk, ids == i) for mk, i in zip(masks, keys)]
+    sides = np.array(sides)
+    out = {}
+    for m, v in ious.items():
+        v = np.array(v)
+        out[m] = {"miou": float(v.mean()), "objects": len(v),
+                  "by_size": {f"{a}-{b if b < 10**6 else ''}": float(v[(sides > a) & (sides <= b)].mean())
+                              for a, b in SIZE_BINS if ((sides > a) & (sides <= b)).any()}}
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.segmentation", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default="default", help="the model to score (default: embedded tiny)")
     p.add_argument("--samples", type=int, default=400)
     p.add_argument("--seed", type=int, default=20_000, help="held-out seed (training uses 0, validation 10000)")
     p.add_argument("--min-size", type=float, default=8.0, help="objects whose longer side is at least this (px)")
+    p.add_argument("--clips", type=int, default=10, help="generated clip frames to score (0 skips them)")
     args = p.parse_args(argv)
     try:
         res = evaluate(args.checkpoint, args.samples, args.seed, args.min_size)
+        by_size = evaluate_clips(args.checkpoint, args.clips) if args.clips else None
     except (OSError, ValueError) as e:
         print(f"benchmarks.segmentation: {e}", file=sys.stderr)
         return 1
-    print(f"{'method':<12}{'mIoU':>8}{'mBIoU':>8}{'objects':>9}   mIoU by class")
+    print(f"training-style patches, objects >= {args.min_size:g} px (seed {args.seed})")
+    print(f"{'method':<14}{'mIoU':>8}{'mBIoU':>8}{'objects':>9}   mIoU by class")
     for m, r in res.items():
         by = "  ".join(f"{c} {v:.3f}" for c, v in r["by_class"].items())
-        print(f"{m:<12}{r['miou']:>8.3f}{r['mbiou']:>8.3f}{r['objects']:>9}   {by}")
+        print(f"{m:<14}{r['miou']:>8.3f}{r['mbiou']:>8.3f}{r['objects']:>9}   {by}")
+    if by_size:
+        print(f"\nevery object of {args.clips} generated 512 x 512 clip frames, mIoU by longer side (px)")
+        print(f"{'method':<14}{'mIoU':>8}{'objects':>9}   " + "  ".join(f"{k:>7}" for k in by_size["rossam"]["by_size"]))
+        for m, r in by_size.items():
+            print(f"{m:<14}{r['miou']:>8.3f}{r['objects']:>9}   " + "  ".join(f"{v:>7.3f}" for v in r["by_size"].values()))
     return 0
 
 

@@ -51,20 +51,27 @@ def _pair(image, boxes, first, second, quick: bool) -> tuple[float, float]:
 
 def bench_windows(quick: bool) -> list[str]:
     """32 clustered objects: one encoder pass per object, unbatched (the reference code's way),
-    against shared windows plus batching."""
+    against shared windows plus batching, both with the paper's fixed window; then the
+    adaptive zoom (the default), whose small windows are shared less often."""
     from rossam import BoxPredictor, build_rossam
 
     model = build_rossam("tiny")
     image = np.random.default_rng(1).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     boxes = clustered_boxes()
-    ours = BoxPredictor(model, share_windows=True, batch_size=16)
-    t_ref, t_ours = _pair(image, boxes, BoxPredictor(model, share_windows=False, batch_size=1), ours, quick)
+    ours = BoxPredictor(model, share_windows=True, adaptive_zoom=False, batch_size=16)
+    ref = BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=1)
+    t_ref, t_ours = _pair(image, boxes, ref, ours, quick)
+    adaptive = BoxPredictor(model, batch_size=16)
+    _, t_adapt = _pair(image, boxes, ref, adaptive, True)
     passes = len(ours.predict(image, boxes).windows)
+    passes_adapt = len(adaptive.predict(image, boxes).windows)
     return [
         "32 clustered objects, 1024 x 1024, tiny",
         f"  one pass per object, unbatched : {t_ref:8.3f} s  (32 encoder passes)",
         f"  shared windows + batching      : {t_ours:8.3f} s  ({passes} encoder passes)",
         f"  ratio                          : {t_ref / t_ours:8.2f} x",
+        f"  adaptive zoom, shared + batched: {t_adapt:8.3f} s  ({passes_adapt} encoder passes), "
+        f"{t_ref / t_adapt:.2f} x the reference",
     ]
 
 
@@ -75,8 +82,8 @@ def bench_batching(quick: bool) -> list[str]:
     image = np.random.default_rng(2).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     xy = np.random.default_rng(3).uniform(60, 960, (32, 2))
     boxes = np.concatenate([xy - 6, xy + 6], 1)
-    t1, t16 = _pair(image, boxes, BoxPredictor(model, share_windows=False, batch_size=1),
-                    BoxPredictor(model, share_windows=False, batch_size=16), quick)
+    t1, t16 = _pair(image, boxes, BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=1),
+                    BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=16), quick)
     return [
         "32 scattered objects (32 windows), tiny",
         f"  encoder batch 1                : {t1:8.3f} s",

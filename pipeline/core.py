@@ -38,6 +38,7 @@ class PipelineConfig:
     end: int | None = None
     classes: tuple[str, ...] | None = None  # with init_gt/init: only these classes
     share_windows: bool = True
+    adaptive_zoom: bool = True  # small objects get smaller windows (zoomed up to x8); False: the paper's x2
     clip_to_prompt: bool = True  # drop mask pixels outside the prompt box (grown by 1 px)
     batch_size: int = 16
     queue_size: int = 8
@@ -154,7 +155,7 @@ class Pipeline:
             self.model = model if model is not None else build_rossam(self.cfg.variant, self.cfg.checkpoint)
             self.model.to(self.device)
             self.predictor = BoxPredictor(self.model, share_windows=self.cfg.share_windows,
-                                          batch_size=self.cfg.batch_size)
+                                          adaptive_zoom=self.cfg.adaptive_zoom, batch_size=self.cfg.batch_size)
         self.box_only = bool(getattr(self.predictor, "box_only", False))
         self.stats = Stats()
         self.stream = None

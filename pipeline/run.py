@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=int, help="last frame")
     p.add_argument("--classes", nargs="+", choices=["car", "airplane", "ship", "train"],
                    help="with --init/--init-gt: only objects of these classes")
+    p.add_argument("--fixed-zoom", action="store_true", help="the paper's fixed crop window (x2 zoom) for every "
+                   "object, instead of smaller windows for small objects")
     p.add_argument("--no-overlay", action="store_true", help="do not write the overlay video")
     p.add_argument("--overlay-format", choices=["mp4", "avi"], default="mp4")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -83,7 +85,7 @@ def _run(args) -> int:
     cfg = PipelineConfig(
         variant=args.variant, checkpoint=args.checkpoint, device=args.device, init=args.init, init_gt=args.init_gt,
         discover=True if args.discover else None, start=args.start, end=args.end,
-        classes=tuple(args.classes) if args.classes else None,
+        classes=tuple(args.classes) if args.classes else None, adaptive_zoom=not args.fixed_zoom,
     )
     summary = run_clip(clip, out, cfg, overlay=None if args.no_overlay else args.overlay_format, debug=args.debug)
     error = summary["error"]

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-share", action="store_true", help="one window per object, as the reference code")
+    p.add_argument("--fixed-zoom", action="store_true", help="the paper's fixed window (x2) for every object, "
+                   "instead of smaller windows for small objects")
     return p
 
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         boxes = read_boxes_file(args.boxes) if args.boxes else np.array([parse_box(b) for b in args.box])
         device = resolve_device(args.device)
         model = build_rossam(args.variant, args.checkpoint).to(device)
-        pred = BoxPredictor(model, share_windows=not args.no_share).predict(image, boxes)
+        pred = BoxPredictor(model, share_windows=not args.no_share, adaptive_zoom=not args.fixed_zoom).predict(image, boxes)
     except (OSError, ValueError) as e:
         print(f"rossam.predict: {e}", file=sys.stderr)
         return 2

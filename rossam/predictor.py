@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from data.masks import tight_box
 
 from .model import PIXEL_MEAN, RosSam
-from .windows import Window, crop_window, plan_windows, validate_boxes
+from .windows import Window, crop_window, plan_windows, validate_boxes, window_sizes
 
 FILL = tuple(int(round(v)) for v in PIXEL_MEAN)  # pads to zero after normalisation
 
@@ -77,9 +77,11 @@ class BoxPredictor:
     """Segment boxes on a frame with ROS-SAM's crop-and-zoom.
 
     share_windows: objects whose boxes fit in one window (with ``margin`` px on each side,
-    default an eighth of the window) share an encoder pass. batch_size: windows per encoder
-    call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM); None takes
-    the model's own setting (recorded in the checkpoint it was loaded from).
+    default an eighth of the window) share an encoder pass. adaptive_zoom: small objects get
+    smaller windows (down to a quarter of the variant's, so zoomed up to x8; see
+    ``window_sizes``); False keeps the paper's fixed window and x2 zoom. batch_size: windows per
+    encoder call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM); None
+    takes the model's own setting (recorded in the checkpoint it was loaded from).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class BoxPredictor:
         model: RosSam,
         *,
         share_windows: bool = True,
+        adaptive_zoom: bool = True,
         margin: float | None = None,
         batch_size: int = 16,
         hq_token_only: bool | None = None,
@@ -95,6 +98,7 @@ class BoxPredictor:
         self.model = model.eval()
         self.window = model.variant.window
         self.share_windows = share_windows
+        self.adaptive_zoom = adaptive_zoom
         self.margin = self.window / 8 if margin is None else float(margin)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -125,7 +129,8 @@ class BoxPredictor:
         n = len(boxes)
         if n == 0:
             return Prediction([], np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 4)), (h, w))
-        windows, index = plan_windows(boxes, self.window, self.margin, share=self.share_windows)
+        sizes = window_sizes(boxes, self.window) if self.adaptive_zoom else None
+        windows, index = plan_windows(boxes, self.window, self.margin, share=self.share_windows, sizes=sizes)
         masks: list[np.ndarray | None] = [None] * n
         offsets = np.zeros((n, 2), dtype=np.int64)
         ious = np.zeros(n)

@@ -6,7 +6,7 @@ import torch
 
 from rossam import BoxPredictor
 from rossam.decoder import DecoderOutput
-from rossam.windows import plan_windows, validate_boxes
+from rossam.windows import plan_windows, validate_boxes, window_sizes
 
 
 def _box_echo(model):
@@ -46,7 +46,8 @@ def test_masks_land_in_place(tiny_random, box):
     assert np.abs(pred.boxes[0] - [x1, y1, x2, y2]).max() <= 1.0
 
 
-def test_shared_windows_place_every_object(tiny_random):
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_shared_windows_place_every_object(tiny_random, adaptive):
     rng = np.random.default_rng(0)
     centres = rng.uniform(50, 950, (5, 2))
     boxes = []
@@ -55,9 +56,12 @@ def test_shared_windows_place_every_object(tiny_random):
         s = rng.uniform(3, 12, 2)
         boxes.append([c[0] - s[0], c[1] - s[1], c[0] + s[0], c[1] + s[1]])
     boxes = np.array(boxes)
-    shared = BoxPredictor(_box_echo(tiny_random)).predict(np.zeros((1024, 1024, 3), np.uint8), boxes)
-    assert len(shared.windows) < 15
+    shared = BoxPredictor(_box_echo(tiny_random), adaptive_zoom=adaptive).predict(np.zeros((1024, 1024, 3), np.uint8), boxes)
+    assert len(shared.windows) < (30 if adaptive else 15)  # small windows rarely hold two objects
+    sizes = window_sizes(boxes, 128)
     for i, b in enumerate(boxes):
+        if adaptive:
+            assert shared.windows[shared.window_index[i]].size == sizes[i]
         assert np.abs(shared.boxes[i] - np.round(b)).max() <= 1.5, i
         w = shared.windows[shared.window_index[i]]
         assert w.x0 <= b[0] and b[2] <= w.x0 + w.size and w.y0 <= b[1] and b[3] <= w.y0 + w.size
@@ -77,7 +81,8 @@ def test_batching_never_changes_a_result(tiny_random):
 def test_sharing_reduces_encoder_passes(tiny_random):
     boxes = np.array([[100, 100, 110, 108], [115, 100, 125, 108], [100, 120, 110, 128], [600, 600, 610, 608]], float)
     img = np.zeros((1024, 1024, 3), np.uint8)
-    shared, alone = BoxPredictor(tiny_random), BoxPredictor(tiny_random, share_windows=False)
+    shared = BoxPredictor(tiny_random, adaptive_zoom=False)
+    alone = BoxPredictor(tiny_random, adaptive_zoom=False, share_windows=False)
     assert len(shared.predict(img, boxes).windows) == 2
     assert len(alone.predict(img, boxes).windows) == 4
 
@@ -99,6 +104,29 @@ def test_bad_image_and_empty_boxes(tiny_random):
         p.predict(np.zeros((10, 10), np.uint8), [[1, 1, 5, 5]])
     out = p.predict(np.zeros((10, 12, 3), np.uint8), np.zeros((0, 4)))
     assert len(out) == 0 and out.full_masks().shape == (0, 10, 12)
+
+
+def test_window_sizes_zoom_small_objects_and_keep_large_ones():
+    boxes = np.array([[0, 0, 6, 4], [0, 0, 20, 10], [0, 0, 40, 5], [0, 0, 80, 30], [0, 0, 300, 20]], float)
+    sizes = window_sizes(boxes, 128)
+    assert sizes.tolist() == [32, 32, 64, 128, 128]
+    assert np.all(sizes >= 1.4 * np.minimum(np.max(boxes[:, 2:] - boxes[:, :2], axis=1), 128 / 1.4))
+    assert window_sizes(np.zeros((0, 4)), 128).shape == (0,)
+
+
+def test_plan_windows_share_only_within_a_size():
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 500, (120, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(2, 60, (120, 2))], 1)
+    sizes = window_sizes(boxes, 128)
+    windows, index = plan_windows(boxes, 128, 16, sizes=sizes)
+    assert len(set(index.tolist())) == len(windows)
+    for i, b in enumerate(boxes):
+        w = windows[index[i]]
+        m = 16 * w.size / 128
+        assert w.size == sizes[i]
+        assert w.x0 + m - 1 <= b[0] and b[2] <= w.x0 + w.size - m + 1
+        assert w.y0 + m - 1 <= b[1] and b[3] <= w.y0 + w.size - m + 1
 
 
 def test_plan_windows_keeps_groups_within_the_window():
