@@ -33,12 +33,41 @@ def to_sample(image, masks, boxes, classes, name: str) -> dict:
     }
 
 
+def crop_around(rng: np.random.Generator, image: np.ndarray, masks: np.ndarray, classes: np.ndarray, size: int,
+                margin: float = 1 / 8):
+    """A ``size`` px crop holding object 0 (the target) inside its margins (``margin`` x size),
+    placed at random as a shared window would place it; the objects with pixels in the crop,
+    target first: (image, masks, boxes, classes)."""
+    from .masks import tight_box
+
+    s = image.shape[0]
+    box = tight_box(masks[0])
+    origin = []
+    for lo, hi in ((box[0], box[2]), (box[1], box[3])):
+        room = max(size * (1 - 2 * margin) - (hi - lo), 0.0)
+        centre = (lo + hi) / 2 + rng.uniform(-room / 2, room / 2)
+        origin.append(int(np.clip(round(centre - size / 2), 0, max(s - size, 0))))
+    x0, y0 = origin
+    image = image[y0 : y0 + size, x0 : x0 + size]
+    masks = masks[:, y0 : y0 + size, x0 : x0 + size]
+    keep = masks.reshape(len(masks), -1).any(axis=1)
+    keep[0] = True
+    masks, classes = masks[keep], classes[keep]
+    boxes = np.array([tight_box(m) for m in masks], np.float64).reshape(-1, 4)
+    return image, masks, boxes, classes
+
+
 class SyntheticWindows(Dataset):
     """``length`` procedural windows per epoch; item i of epoch e is the same for every run
-    with the same seed (so resumed training sees the same data)."""
+    with the same seed (so resumed training sees the same data).
+
+    ``crop_sizes``: a function from [N, 4] boxes to window sizes (the predictor's adaptive
+    zoom, ``rossam.windows.window_sizes``); a ``crop_fraction`` of the windows are then cut down
+    to the size it picks for the target, as the predictor would crop it, before the zoom."""
 
     def __init__(self, length: int, window: int = 128, img_size: int = 256, seed: int = 0,
-                 classes=CLASSES, weights: dict | None = None, max_objects: int = 4):
+                 classes=CLASSES, weights: dict | None = None, max_objects: int = 4, crop_sizes=None,
+                 crop_fraction: float = 0.0):
         self.length = length
         self.window = window
         self.img_size = img_size
@@ -46,6 +75,8 @@ class SyntheticWindows(Dataset):
         self.classes = tuple(classes)
         self.weights = weights
         self.max_objects = max_objects  # prompts per window: the target and its nearest neighbours
+        self.crop_sizes = crop_sizes
+        self.crop_fraction = crop_fraction if crop_sizes is not None else 0.0
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -57,9 +88,14 @@ class SyntheticWindows(Dataset):
     def __getitem__(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, i])
         p = sample_patch(rng, self.window, self.classes, self.weights)
-        keep = np.arange(min(len(p.boxes), self.max_objects))  # the target is object 0
-        image, masks, boxes = zoom(p.image, p.masks[keep], p.boxes[keep], self.img_size)
-        return to_sample(image, masks, boxes, p.classes[keep], f"synthetic-{self.seed}-{self.epoch}-{i}")
+        image, masks, boxes, classes = p.image, p.masks, p.boxes, p.classes
+        if self.crop_fraction and rng.random() < self.crop_fraction:
+            size = int(self.crop_sizes(boxes[:1])[0])
+            if size < self.window:
+                image, masks, boxes, classes = crop_around(rng, image, masks, classes, size)
+        keep = np.arange(min(len(boxes), self.max_objects))  # the target is object 0
+        image, masks, boxes = zoom(image, masks[keep], boxes[keep], self.img_size)
+        return to_sample(image, masks, boxes, classes[keep], f"synthetic-{self.seed}-{self.epoch}-{i}")
 
 
 def collate_windows(batch: list[dict]) -> dict:

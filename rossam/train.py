@@ -43,6 +43,8 @@ class TrainConfig:
     val_seed: int = 10_000
     min_val_size: float = 8.0  # validate on objects whose longer side is at least this (px)
     box_noise: float = 0.1
+    box_expand: float = 0.0  # half the boxes grow by up to this x their side on each edge (the tracker's search boxes)
+    adaptive_zoom: float = 0.0  # this fraction of synthetic windows is cropped as the adaptive-zoom predictor crops
     # optimisation (ROS-SAM: Adam, SAM parts lr 1e-4, HQ modules lr 1e-3 with StepLR(4, 0.1))
     epochs: int = 24
     batch_size: int = 4
@@ -144,7 +146,13 @@ def _build_data(cfg: TrainConfig, variant):
 
     classes = [c for c in CLASSES if c not in cfg.exclude_classes]
     if cfg.train_data == "synthetic":
-        train = SyntheticWindows(cfg.synthetic_train_samples, variant.window, variant.img_size, cfg.seed, classes)
+        from functools import partial
+
+        from .windows import window_sizes
+
+        train = SyntheticWindows(cfg.synthetic_train_samples, variant.window, variant.img_size, cfg.seed, classes,
+                                 crop_sizes=partial(window_sizes, window=variant.window),
+                                 crop_fraction=cfg.adaptive_zoom)
     else:
         from data.rossam_layout import LayoutWindows
 
@@ -152,6 +160,17 @@ def _build_data(cfg: TrainConfig, variant):
     if len(train) == 0:
         raise ValueError(f"training data {cfg.train_data!r} has no usable sample")
     return train, classes
+
+
+def expand_boxes(boxes: torch.Tensor, expand: float, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Half the boxes (at random) grown on each edge by U(0, expand) x their side, clamped to the
+    window: the tracker prompts with search boxes wider than the object."""
+    if expand <= 0 or len(boxes) == 0:
+        return boxes
+    wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
+    grow = torch.rand(boxes.shape, generator=gen) * expand * wh * torch.tensor([-1.0, -1.0, 1.0, 1.0])
+    chosen = torch.rand(len(boxes), 1, generator=gen) < 0.5
+    return torch.where(chosen, boxes + grow, boxes).clamp(0, size)
 
 
 def jitter_boxes(boxes: torch.Tensor, scale: float, size: int, gen: torch.Generator) -> torch.Tensor:
@@ -302,6 +321,7 @@ def train(cfg: TrainConfig) -> dict:
             it = epoch * steps_per_epoch + step
             images = batch["images"].float()
             boxes = jitter_boxes(batch["boxes"], cfg.box_noise, variant.img_size, noise_gen)
+            boxes = expand_boxes(boxes, cfg.box_expand, variant.img_size, noise_gen)
             targets = batch["masks"].unsqueeze(1).float()
             with accelerator.autocast():
                 outp = model(images, batch["window_index"], boxes, hq_token_only=True)

@@ -245,3 +245,31 @@ def test_layout_windows_for_training(clip_dir):
     assert 1 <= len(item["boxes"]) <= 4
     for m, b in zip(item["masks"].numpy(), item["boxes"].numpy()):
         assert np.allclose(tight_box(m), b, atol=1)
+
+
+def test_adaptive_zoom_crops_hold_the_target_like_the_predictor():
+    from functools import partial
+
+    from data.masks import tight_box
+    from data.windows import SyntheticWindows
+    from rossam.windows import window_sizes
+
+    sizes = partial(window_sizes, window=128)
+    cropped = SyntheticWindows(40, 128, 256, seed=5, crop_sizes=sizes, crop_fraction=1.0)
+    plain = SyntheticWindows(40, 128, 256, seed=5)
+    smaller = 0
+    for i in range(40):
+        a, b = cropped[i], plain[i]
+        assert a["image"].shape == (3, 256, 256) and len(a["boxes"]) == len(a["masks"]) >= 1
+        # the zoom factor is the one the predictor picks for the target's size in the window
+        side = float((b["boxes"][0, 2:] - b["boxes"][0, :2]).max()) / 2  # window px
+        size = int(sizes(np.array([[0, 0, side, side]]))[0])
+        for box, mask in zip(a["boxes"].numpy(), a["masks"].numpy().astype(bool)):
+            assert np.abs(box - tight_box(mask)).max() <= 256 / size  # masks resized nearest: a source pixel
+        target = a["boxes"][0].numpy()
+        assert np.max(target[2:] - target[:2]) == pytest.approx(side * 256 / size, abs=256 / size + 1e-3)
+        # cropped: inside the window's margins (an eighth of it), where a shared window keeps it
+        assert size == 128 or target.min() >= 256 / 8 - 256 / size - 1e-3 and target.max() <= 256 * 7 / 8 + 256 / size + 1e-3
+        smaller += size < 128
+    assert smaller >= 10  # small targets are common: the crops are exercised
+    assert (SyntheticWindows(3, seed=5)[2]["image"] == plain[2]["image"]).all()  # off by default, unchanged
