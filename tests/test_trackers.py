@@ -164,9 +164,21 @@ def test_bad_masks_are_gated_and_the_track_coasts():
     assert len(res) == 0 and "low predicted IoU" in res.rejected.values()
     tr.predict(3)
     prompt = tr.prompts().boxes[0]
-    res = tr.update(3, [_box_mask(prompt, (200, 200))], [0.9])  # fills the widened prompt: leaked
+    # a tight prompt (2 px or less around the prediction on some side) may be filled by a good mask ...
+    pred = tr.predicted_boxes()[0]
+    assert min((pred[:2] - prompt[:2]).min(), (prompt[2:] - pred[2:]).min()) <= 2
+    res = tr.update(3, [_box_mask(prompt, (200, 200))], [0.9])
+    assert len(res) == 1
+    # ... a wide one (a large object's prediction is uncertain by more) is not: the mask leaked
+    big = MaskTracker((400, 400))
+    for f in (1, 2, 3):
+        big.predict(f)
+        if f == 1:
+            big.add([[100, 100, 220, 180]])
+        box = [100, 100, 220, 180] if f < 3 else big.prompts().boxes[0]
+        res = big.update(f, [_box_mask(box, (400, 400))], [0.9] if f != 2 else [0.1])
     assert len(res) == 0 and "leaked to the prompt's edges" in res.rejected.values()
-    assert tr.state[0] == LOST
+    assert big.state[0] == LOST
 
 
 def test_tentative_tracks_confirm_after_n_hits_and_lost_ones_are_reacquired():

@@ -29,9 +29,13 @@ STATE_NAMES = {TENTATIVE: "tentative", CONFIRMED: "confirmed", LOST: "lost"}
 
 @dataclass
 class TrackerConfig:
-    k_sigma: float = 2.0  # prompt = predicted box widened by k standard deviations of its position
-    min_margin: float = 1.0  # px added on every side of a predicted prompt
-    new_track_margin: float = 0.25  # one observation, no velocity yet: widen by this x the box size
+    k_sigma: float = 1.0  # prompt = predicted box widened by k standard deviations of its position
+    min_margin: float = 0.5  # px added on every side of a predicted prompt
+    # tentative (discovered, unconfirmed) tracks get wider prompts: a proposal on moving texture
+    # then gives a spread mask that the gate rejects, instead of a plausible one that confirms it
+    tentative_k_sigma: float = 2.0
+    tentative_min_margin: float = 1.0
+    new_track_margin: float = 0.15  # one observation, no velocity yet: widen by this x the box size
     n_init: int = 3  # hits to confirm a tentative track
     max_age: int = 10  # misses before a track is removed
     reacquire_iou: float = 0.05  # a discovered box takes back a lost track at this IoU ...
@@ -208,8 +212,11 @@ class MaskTracker:
             return self._prompts
         pred = self.predicted_boxes()
         w, h = pred[:, 2] - pred[:, 0], pred[:, 3] - pred[:, 1]
-        sx = self.cfg.k_sigma * np.sqrt(self.cov[:, 0, 0]) + self.cfg.min_margin
-        sy = self.cfg.k_sigma * np.sqrt(self.cov[:, 1, 1]) + self.cfg.min_margin
+        tentative = self.state == TENTATIVE
+        k = np.where(tentative, self.cfg.tentative_k_sigma, self.cfg.k_sigma)
+        margin = np.where(tentative, self.cfg.tentative_min_margin, self.cfg.min_margin)
+        sx = k * np.sqrt(self.cov[:, 0, 0]) + margin
+        sy = k * np.sqrt(self.cov[:, 1, 1]) + margin
         young = self.n_obs == 1  # no velocity yet: search around the last box
         sx = np.where(young, np.maximum(sx, self.cfg.new_track_margin * w), sx)
         sy = np.where(young, np.maximum(sy, self.cfg.new_track_margin * h), sy)
@@ -254,9 +261,13 @@ class MaskTracker:
         pred = self.predicted_boxes()
         measured = np.full((n, 4), np.nan)
         rejected = {}
+        # a mask filling the prompt is a leak only where the prompt leaves room around the
+        # predicted box: with a tight prompt, a good mask fills it too
+        room = np.minimum(pred[:, :2] - prompts.boxes[:, :2], prompts.boxes[:, 2:] - pred[:, 2:]).min(axis=1)
+        roomy = room > 2 * self.cfg.gate.leak_margin
         for i in range(n):
             box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
-            widened = not self.has_given[i]
+            widened = not self.has_given[i] and roomy[i]
             reference = self.given[i] if self.has_given[i] else pred[i]
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, self.cfg.gate, self.ref_area[i])
             if why is None:
