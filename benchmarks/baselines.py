@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from data.masks import tight_box
+from data.masks import filled_crop, tight_box
 from rossam.predictor import Prediction
 from trackers import DiscoveryConfig, MotionDiscovery
 from trackers.matching import assign, iou_matrix
@@ -59,7 +59,7 @@ def box_fill(shape, box) -> np.ndarray:
 
 def _prediction(masks: list[np.ndarray], offsets: list, scores: list, size: tuple[int, int]) -> Prediction:
     offsets = np.array(offsets, np.int64).reshape(-1, 2)
-    boxes = np.array([tight_box(m) + np.r_[o, o] for m, o in zip(masks, offsets)], np.float64).reshape(-1, 4)
+    boxes = np.array([tight_box(m, o) for m, o in zip(masks, offsets)], np.float64).reshape(-1, 4)
     return Prediction(masks, offsets, np.asarray(scores, np.float64).reshape(-1), boxes, size)
 
 
@@ -104,10 +104,7 @@ class BoxOnlySegmenter:
         if len(boxes) and len(blobs):
             matches, _, _ = assign(1.0 - iou_matrix(boxes, blobs), 1.0 - self.min_iou)
             for r, c in matches:
-                x1, y1 = np.floor(blobs[c, :2]).astype(int)
-                x2, y2 = np.ceil(blobs[c, 2:]).astype(int)
-                masks[r] = np.ones((max(y2 - y1, 1), max(x2 - x1, 1)), bool)
-                offsets[r] = (x1, y1)
+                masks[r], offsets[r] = filled_crop(blobs[c])
         return _prediction(masks, offsets, [1.0] * len(boxes), image.shape[:2])
 
 

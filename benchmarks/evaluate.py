@@ -144,18 +144,16 @@ def _gather_outputs(state, jobs: list[Job], results: dict) -> dict:
 
     mine = [(job.name, {f: (job.out / f).read_bytes() for f in OUTPUTS if (job.out / f).is_file()}, results[job.name])
             for job in jobs if job.name in results]
-    everything = gather_object(mine)
+    folders = {job.name: job.out for job in jobs}
     merged = {}
-    for name, files, summary in everything:
+    for name, files, summary in gather_object(mine):
         merged[name] = summary
-        if state.is_main_process:
-            folder = next(j.out for j in jobs if j.name == name) if any(j.name == name for j in jobs) else None
-            if folder is None:
-                continue
-            for f, data in files.items():
-                if not (folder / f).is_file():
-                    folder.mkdir(parents=True, exist_ok=True)
-                    (folder / f).write_bytes(data)
+        if not state.is_main_process:
+            continue
+        for f, data in files.items():
+            if not (folders[name] / f).is_file():
+                folders[name].mkdir(parents=True, exist_ok=True)
+                (folders[name] / f).write_bytes(data)
     return merged
 
 

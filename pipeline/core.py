@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from data.boxes import read_init_boxes
+from data.masks import filled_crop
 from data.mot import CLASS_IDS, read_mot
 from data.video import Frame, open_video
 from trackers.measure import clip_to_box
@@ -214,7 +215,7 @@ class Pipeline:
                 stats.prompts += len(prompts)
                 stats.track_ids.update(int(i) for i in res.ids)
                 stats.encoder_passes = self.predictor.encoder_passes - passes0
-                yield FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(getattr(pred, "windows", [])))
+                yield FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(pred.windows))
         finally:
             reader.stop.set()
 
@@ -225,10 +226,8 @@ def _filled(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[
     boxes = boxes.copy()
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-    lo = np.floor(boxes[:, :2]).astype(np.int64)
-    hi = np.maximum(np.ceil(boxes[:, 2:]).astype(np.int64), lo + 1)
-    masks = [np.ones((y2 - y1, x2 - x1), bool) for (x1, y1), (x2, y2) in zip(lo, hi)]
-    return boxes, masks, lo
+    crops = [filled_crop(b) for b in boxes]
+    return boxes, [m for m, _ in crops], np.array([o for _, o in crops], np.int64).reshape(-1, 2)
 
 
 def _empty() -> TrackResult:
