@@ -41,6 +41,7 @@ class PipelineConfig:
     share_windows: bool = True
     adaptive_zoom: bool = True  # small objects get smaller windows (zoomed up to x8); False: the paper's x2
     clip_to_prompt: bool = True  # drop mask pixels outside the prompt box (grown by 1 px)
+    detect: bool = True  # associate the frame's moving-object blobs with the tracks (also with prompts)
     batch_size: int = 16
     queue_size: int = 8
     on_decode_error: str = "skip"  # a frame that fails to decode: "skip" (tracks coast) or "raise"
@@ -172,7 +173,7 @@ class Pipeline:
         schedule = _init_schedule(cfg)
         height, width = stream.size
         tracker = MaskTracker((height, width), cfg.tracker)
-        discovery = MotionDiscovery(dataclasses.replace(cfg.discovery, enabled=cfg.discovering))
+        discovery = MotionDiscovery(dataclasses.replace(cfg.discovery, enabled=cfg.discovering or cfg.detect))
         reader = _Reader(stream, cfg.start, cfg.end, cfg.queue_size)
         reader.start()
         stats = self.stats
@@ -181,7 +182,7 @@ class Pipeline:
             for fr in reader.frames(stats):
                 n = fr.number
                 t0 = time.perf_counter()
-                tracker.predict(n)
+                tracker.predict(n, fr.image)
                 if fr.image is None:  # failed to decode: every track coasts
                     stats.skipped += 1
                     k = len(tracker.prompts())
@@ -192,9 +193,8 @@ class Pipeline:
                     boxes, classes = schedule[n]
                     tracker.add(boxes, classes, confirmed=True)
                 t1 = time.perf_counter()
-                if cfg.discovering:
-                    proposals = discovery(fr.image)
-                    tracker.propose(proposals)
+                if discovery.cfg.enabled:
+                    tracker.propose(discovery(fr.image), new_tracks=cfg.discovering)
                 t2 = time.perf_counter()
                 prompts = tracker.prompts()
                 pred = self.predictor.predict(fr.image, prompts.boxes)

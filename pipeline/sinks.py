@@ -16,6 +16,7 @@ from pycocotools import mask as mask_utils
 
 from data.mot import Tracks, format_rows
 from data.overlay import draw
+from trackers.tracker import SOURCE_NAMES
 
 
 class _TempFile:
@@ -68,8 +69,9 @@ class Sinks:
         for row in format_rows(t):
             self.tracks.write(row + "\n")
         objects = [
-            {"id": int(i), "score": round(float(s), 4), "class": int(c), "rle": encode_rle(m, o, self.frame_size)}
-            for i, s, c, m, o in zip(result.ids, result.scores, result.classes, masks, offsets)
+            {"id": int(i), "score": round(float(s), 4), "class": int(c), "source": SOURCE_NAMES[int(src)],
+             "rle": encode_rle(m, o, self.frame_size)}
+            for i, s, c, src, m, o in zip(result.ids, result.scores, result.classes, result.sources, masks, offsets)
         ]
         self.masks.write(json.dumps({"frame": frame, "objects": objects}) + "\n")
         if self.video is not None and image is not None:

@@ -1,16 +1,23 @@
-"""``MaskTracker``: boxes through time, fed by masks.
+"""``MaskTracker``: boxes through time, fed by masks and by motion.
 
 One frame with the tracker (shapes: N prompts, H x W frame)::
 
-    tracker.predict(frame)                  # advance every track to this frame
+    tracker.predict(frame, image)           # platform shift, Kalman predict, each object's match
     tracker.add(boxes, classes)             # optional: user / ground-truth boxes for this frame
-    tracker.propose(boxes)                  # optional: discovered boxes (reacquire lost, else new)
+    tracker.propose(detections)             # optional: moving-object blobs of this frame
     prompts = tracker.prompts()             # Prompts(ids [N], boxes [N, 4] xyxy)
     ... segment each prompt box: masks (N bool crops), offsets [N, 2], scores [N] ...
     result = tracker.update(frame, masks, scores, offsets)   # TrackResult for this frame
 
-``predict`` returns ``prompts()`` too, so the short contract ``predict(frame) -> prompts``,
-``update(frame, masks, scores) -> tracks`` holds. Track ids come from this instance's counter.
+Each track is measured twice a frame. The motion measurement needs no mask: the object's patch
+of the previous frame matched around its prediction (``trackers.motion``), replaced by the
+frame's moving-object detection where one is associated with the track. It corrects the
+prediction before the prompt is made, so an object that moved by its own size is still inside
+its prompt, and it gives a new track its velocity from its second frame on. The mask then
+measures the object from the corrected prompt; where the mask fails the gate, or the object is
+too small for a mask to add anything (``mask_min_size``), the motion measurement is used.
+
+Without ``image`` in ``predict`` the tracker runs on masks alone.
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ import numpy as np
 from .kalman import KalmanBoxFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
 from .matching import assign, centre_distance, iou_matrix
 from .measure import GateConfig, gate, measurement_box
+from .motion import MotionConfig, global_shift, match_templates, to_gray
 
 TENTATIVE, CONFIRMED, LOST = 0, 1, 2
 STATE_NAMES = {TENTATIVE: "tentative", CONFIRMED: "confirmed", LOST: "lost"}
+# where a reported box came from
+NONE, MASK, TEMPLATE, DETECTION, GIVEN = 0, 1, 2, 3, 4
+SOURCE_NAMES = {NONE: "none", MASK: "mask", TEMPLATE: "template", DETECTION: "detection", GIVEN: "given"}
 
 
 @dataclass
@@ -36,15 +47,22 @@ class TrackerConfig:
     tentative_k_sigma: float = 2.0
     tentative_min_margin: float = 1.0
     new_track_margin: float = 0.15  # one observation, no velocity yet: widen by this x the box size
-    n_init: int = 3  # hits to confirm a tentative track
+    motion_margin: float = 0.15  # a prompt centred on the motion measurement: object + this x size
+    mask_min_size: float = 16.0  # px: below this longer side the motion measurement is used
+    mask_max_shift: float = 0.5  # a mask whose centre is off the motion measurement by more than
+    #                              this x the object's diagonal disagrees with it and is not used
+    n_init: int = 3  # detection-supported hits to confirm a tentative track
     max_age: int = 10  # misses before a track is removed
     reacquire_iou: float = 0.05  # a discovered box takes back a lost track at this IoU ...
     reacquire_distance: float = 1.5  # ... or within this many box diagonals of its prediction
     suppress_iou: float = 0.05  # discovered boxes overlapping a live track are dropped
+    detection_gate: float = 0.5  # a detection is a track's within this x its diagonal of the
+    #                              track's motion measurement (2 px at least) ...
     min_visible: float = 0.3  # a track whose predicted box is less than this inside the frame ends
     std_weight_position: float = 1 / 20
     std_weight_velocity: float = 1 / 160
     gate: GateConfig = field(default_factory=GateConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
 
     def __post_init__(self):
         if self.n_init < 1 or self.max_age < 0 or self.k_sigma < 0:
@@ -65,7 +83,8 @@ class TrackResult:
     """Tracks reported for one frame: confirmed tracks measured in it.
 
     ``prompt_index[k]`` is the row of the frame's prompts (and so of its masks) that track k
-    came from; ``rejected`` maps track id to why its mask was not used.
+    came from; ``sources[k]`` what measured its box (``SOURCE_NAMES``); ``rejected`` maps track
+    id to why its mask was not used.
     """
 
     ids: np.ndarray
@@ -75,6 +94,11 @@ class TrackResult:
     prompt_index: np.ndarray
     live: int = 0
     rejected: dict = field(default_factory=dict)
+    sources: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.sources is None:
+            self.sources = np.full(len(self.ids), MASK, np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -85,25 +109,38 @@ def _empty_result(live: int = 0) -> TrackResult:
                        np.zeros(0, np.int64), live)
 
 
+def _centred(centres: np.ndarray, wh: np.ndarray) -> np.ndarray:
+    return np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
+
+
 class MaskTracker:
+    # per-track arrays, kept in step by ``_append`` and ``_keep``
+    _FIELDS = ("ids", "mean", "cov", "n_obs", "hits", "misses", "state", "classes", "given", "has_given",
+               "ref_area", "size", "motion", "motion_src", "unsupported")
+
     def __init__(self, frame_size: tuple[int, int], config: TrackerConfig | None = None):
         self.cfg = config or TrackerConfig()
         self.height, self.width = int(frame_size[0]), int(frame_size[1])
         self.kf = KalmanBoxFilter(self.cfg.std_weight_position, self.cfg.std_weight_velocity)
         self._next_id = 1
         self.frame = 0
-        n = 0
-        self.ids = np.zeros(n, np.int64)
-        self.mean = np.zeros((n, 8))
-        self.cov = np.zeros((n, 8, 8))
-        self.n_obs = np.zeros(n, np.int64)  # measurements so far (0: only a given box)
-        self.hits = np.zeros(n, np.int64)
-        self.misses = np.zeros(n, np.int64)
-        self.state = np.zeros(n, np.int64)
-        self.classes = np.zeros(n, np.int64)
-        self.given = np.zeros((n, 4))  # the box a new or reacquired track is prompted with
-        self.has_given = np.zeros(n, bool)
-        self.ref_area = np.zeros(n)  # the object's size (NaN until known): see GateConfig
+        self.ids = np.zeros(0, np.int64)
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.n_obs = np.zeros(0, np.int64)  # measurements so far (0: only a given box)
+        self.hits = np.zeros(0, np.int64)  # tentative: frames with a detection; else: measured frames
+        self.misses = np.zeros(0, np.int64)
+        self.state = np.zeros(0, np.int64)
+        self.classes = np.zeros(0, np.int64)
+        self.given = np.zeros((0, 4))  # the box a new or reacquired track is prompted with
+        self.has_given = np.zeros(0, bool)
+        self.ref_area = np.zeros(0)  # the object's size (NaN until known): see GateConfig
+        self.size = np.zeros((0, 2))  # w, h of the user's box convention (NaN: report the measured box)
+        self.motion = np.zeros((0, 2))  # this frame's motion-measured centre (NaN: none)
+        self.motion_src = np.zeros(0, np.int64)  # TEMPLATE or DETECTION (NONE: no measurement)
+        self.unsupported = np.zeros(0, np.int64)  # frames in a row measured by template matching alone
+        self.platform_shift = np.zeros(2)  # the last frame's platform motion (dx, dy)
+        self._gray: np.ndarray | None = None  # the previous frame, grey
         self._prompts: Prompts | None = None
 
     # -- adding tracks -------------------------------------------------------------------
@@ -126,8 +163,10 @@ class MaskTracker:
     def add(self, boxes, classes=None, confirmed: bool = True, sized: bool = True) -> np.ndarray:
         """New tracks prompted with ``boxes`` in the current frame; returns their ids.
 
-        sized: the boxes are the objects' extents (user or ground-truth boxes), so they set the
-        size prior; discovered boxes are not (their size is learnt from the first mask)."""
+        sized: the boxes are the objects' extents in the user's convention (user or ground-truth
+        boxes): they set the size prior, and the track reports boxes of that size centred on the
+        measured object. Discovered boxes are not sized (their size is learnt from the first
+        measurement, and the measured box is reported)."""
         boxes = self._check_boxes(boxes, "boxes")
         n = len(boxes)
         if n == 0:
@@ -136,63 +175,129 @@ class MaskTracker:
         ids = np.arange(self._next_id, self._next_id + n)
         self._next_id += n
         mean, cov = self.kf.initiate(boxes)
-        self.ids = np.r_[self.ids, ids]
-        self.mean = np.r_[self.mean, mean]
-        self.cov = np.r_[self.cov, cov]
-        self.n_obs = np.r_[self.n_obs, np.zeros(n, np.int64)]
-        self.hits = np.r_[self.hits, np.zeros(n, np.int64)]
-        self.misses = np.r_[self.misses, np.zeros(n, np.int64)]
-        self.state = np.r_[self.state, np.full(n, CONFIRMED if confirmed else TENTATIVE)]
-        self.classes = np.r_[self.classes, classes]
-        self.given = np.r_[self.given, boxes]
-        self.has_given = np.r_[self.has_given, np.ones(n, bool)]
-        area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-        self.ref_area = np.r_[self.ref_area, area if sized else np.full(n, np.nan)]
-        self._prompts = None
+        wh = boxes[:, 2:] - boxes[:, :2]
+        self._append(
+            ids=ids, mean=mean, cov=cov, n_obs=np.zeros(n, np.int64), hits=np.zeros(n, np.int64),
+            misses=np.zeros(n, np.int64), state=np.full(n, CONFIRMED if confirmed else TENTATIVE),
+            classes=classes, given=boxes, has_given=np.ones(n, bool),
+            ref_area=np.prod(wh, axis=1) if sized else np.full(n, np.nan),
+            size=wh if sized else np.full((n, 2), np.nan),
+            motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64),
+            unsupported=np.zeros(n, np.int64),
+        )
         return ids
 
-    def propose(self, boxes) -> np.ndarray:
-        """Discovered boxes: dropped where they overlap a live track, used to take back lost
-        tracks (Hungarian on IoU, gated by IoU or centre distance), else new tentative tracks.
-        Returns the ids of the tracks created."""
+    def _append(self, **arrays) -> None:
+        for name in self._FIELDS:
+            setattr(self, name, np.concatenate([getattr(self, name), arrays[name]]))
+        self._prompts = None
+
+    def propose(self, boxes, new_tracks: bool = True) -> np.ndarray:
+        """The frame's moving-object detections (xyxy). Associated with live tracks first
+        (Hungarian on centre distance to each track's motion measurement, or to its prediction
+        where it has none, gated by the track's search radius): an associated detection becomes
+        the track's motion measurement, and supports a tentative track's confirmation. The rest
+        take back lost tracks, and with ``new_tracks`` start tentative ones, unless they overlap
+        a live track. Returns the ids of the tracks created."""
         boxes = self._check_boxes(boxes, "proposals")
         if len(boxes) == 0:
             return np.zeros(0, np.int64)
-        pred = self.predicted_boxes()
+        live = np.flatnonzero((self.state != LOST) & ~self.has_given)
+        free = np.arange(len(boxes))
+        if len(live):
+            free = self._associate(live, boxes, free)
+        lost = np.flatnonzero(self.state == LOST)
+        if len(lost):
+            free = self._associate(lost, boxes, free)
+        boxes = boxes[free]
         live = self.state != LOST
-        if live.any():
+        if live.any() and len(boxes):
+            pred = self.corrected_boxes()
             ov = iou_matrix(boxes, pred[live])
             near = centre_distance(boxes, pred[live]) < 0.5 * np.hypot(*(pred[live, 2:] - pred[live, :2]).T)[None]
             boxes = boxes[~((ov > self.cfg.suppress_iou) | near).any(axis=1)]
-        lost = np.flatnonzero(self.state == LOST)
-        if len(lost) and len(boxes):
-            ov = iou_matrix(pred[lost], boxes)
-            dist = centre_distance(pred[lost], boxes)
-            diag = np.hypot(*(pred[lost, 2:] - pred[lost, :2]).T)[:, None]
-            ok = (ov >= self.cfg.reacquire_iou) | (dist <= self.cfg.reacquire_distance * diag)
-            cost = np.where(ok, 1.0 - ov + dist / np.maximum(diag, 1) * 0.01, np.inf)
-            matches, _, free = assign(cost, max_cost=2.0)
+        if not new_tracks:
+            return np.zeros(0, np.int64)
+        ids = self.add(boxes, confirmed=False, sized=False)
+        self.motion[len(self) - len(ids):] = (boxes[:, :2] + boxes[:, 2:]) / 2
+        self.motion_src[len(self) - len(ids):] = DETECTION
+        return ids
+
+    def _associate(self, tracks: np.ndarray, boxes: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """Stage one: ``tracks`` with a motion measurement, to detections near it; stage two: the
+        rest, to detections within their search radius of the prediction. Returns the
+        detections left."""
+        pred = self.predicted_boxes()[tracks]
+        wh = pred[:, 2:] - pred[:, :2]
+        diag = np.hypot(wh[:, 0], wh[:, 1])
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        has_motion = ~np.isnan(self.motion[tracks, 0])
+        for stage in (has_motion, ~has_motion):
+            rows = np.flatnonzero(stage)
+            if not len(rows) or not len(free):
+                continue
+            t = tracks[rows]
+            if stage is has_motion:
+                ref = self.motion[t]
+                radius = np.maximum(self.cfg.detection_gate * diag[rows], 2.0)
+            else:
+                ref = (pred[rows, :2] + pred[rows, 2:]) / 2
+                radius = self._search_radius()[t]
+            dist = np.linalg.norm(ref[:, None] - centres[free][None], axis=2) / radius[:, None]
+            matches, _, _ = assign(dist, max_cost=1.0)
             for r, c in matches:
-                t = lost[r]
-                self.given[t] = boxes[c]
-                self.has_given[t] = True
-            boxes = boxes[free]
-            self._prompts = None
-        return self.add(boxes, confirmed=False, sized=False)
+                k = t[r]
+                self.motion[k] = centres[free[c]]
+                self.motion_src[k] = DETECTION
+            free = np.delete(free, matches[:, 1])
+        self._prompts = None
+        return free
 
     # -- predict ---------------------------------------------------------------------------
     def predicted_boxes(self) -> np.ndarray:
         return cxcywh_to_xyxy(self.mean[:, :4]) if len(self) else np.zeros((0, 4))
 
-    def predict(self, frame: int) -> Prompts:
-        """Advance every track to ``frame`` (several steps if frames were skipped)."""
+    def _search_radius(self) -> np.ndarray:
+        """px around the prediction where the object may be: wide without a velocity."""
+        cfg = self.cfg.motion
+        pred = self.predicted_boxes()
+        longer = (pred[:, 2:] - pred[:, :2]).max(axis=1) if len(self) else np.zeros(0)
+        sigma = np.sqrt(np.maximum(self.cov[:, 0, 0], self.cov[:, 1, 1]))
+        return np.where(self.n_obs <= 1, cfg.new_search * longer * (1 + self.misses), cfg.k_sigma * sigma + cfg.min_search)
+
+    def predict(self, frame: int, image: np.ndarray | None = None) -> Prompts:
+        """Advance every track to ``frame`` (several steps if frames were skipped). With the
+        frame's ``image``: compensate the platform's motion and measure each track's motion."""
         steps = frame - self.frame if self.frame else 0
         if steps < 0:
             raise ValueError(f"frame must not go back: at {self.frame}, got {frame}")
+        gray = to_gray(image) if image is not None else None
+        before = self.predicted_boxes()
+        seen = (self.misses == 0) & (self.n_obs > 0)  # measured in the previous frame
+        # a template follows whatever it last held: after a few frames with no detection or
+        # mask to confirm it, it may be following the ground, and the track coasts instead
+        seen &= self.unsupported < self.cfg.motion.max_template_run
+        mcfg = self.cfg.motion
+        self.platform_shift = np.zeros(2)
+        if gray is not None and self._gray is not None and mcfg.platform and self._gray.shape == gray.shape:
+            self.platform_shift = global_shift(self._gray, gray, mcfg.platform_downscale)
+            self.mean[:, :2] += self.platform_shift
         for _ in range(steps):
             self.mean, self.cov = self.kf.predict(self.mean, self.cov)
             self.mean[:, 2:4] = np.maximum(self.mean[:, 2:4], 1.0)
         self.frame = frame
+        self.motion = np.full((len(self), 2), np.nan)
+        self.motion_src = np.full(len(self), NONE, np.int64)
+        if gray is not None and self._gray is not None and mcfg.enabled and seen.any():
+            pred = self.predicted_boxes()
+            idx = np.flatnonzero(seen)
+            centres, scores = match_templates(self._gray, gray, before[idx], (pred[idx, :2] + pred[idx, 2:]) / 2,
+                                              self._search_radius()[idx], mcfg, top=mcfg.candidates)
+            found, where = self._share_out(centres, scores, np.hypot(*(before[idx, 2:] - before[idx, :2]).T))
+            self.motion[idx[found]] = where[found]
+            self.motion_src[idx[found]] = TEMPLATE
+        if gray is not None:
+            self._gray = gray
         if len(self):
             pred = self.predicted_boxes()
             cx = np.clip(pred[:, [0, 2]], 0, self.width)
@@ -203,6 +308,43 @@ class MaskTracker:
             self._keep(~gone)
         self._prompts = None
         return self.prompts()
+
+    def _share_out(self, centres: np.ndarray, scores: np.ndarray, diag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One place per track from its candidate places ([M, K, 2] with scores [M, K]), no
+        place to two tracks: two cars side by side look alike, and a young track's search
+        reaches its neighbour. Candidates closer than half a diagonal are one place; the
+        assignment (Hungarian) maximises the summed correlation."""
+        m, k = scores.shape
+        valid = np.isfinite(scores) & (scores >= self.cfg.motion.min_score)
+        owner, cand = np.nonzero(valid)
+        found, where = np.zeros(m, bool), np.full((m, 2), np.nan)
+        if not len(owner):
+            return found, where
+        pts = centres[owner, cand]
+        radius = 0.5 * np.maximum(diag[owner], 2.0)
+        site = np.full(len(pts), -1)
+        sites = 0
+        for j in np.argsort(-scores[owner, cand]):  # strongest candidates found places first
+            if site[j] >= 0:
+                continue
+            close = (site < 0) & (np.linalg.norm(pts - pts[j], axis=1) < radius[j])
+            site[close] = sites
+            sites += 1
+        cost = np.full((m, sites), np.inf)
+        np.minimum.at(cost, (owner, site), 1.0 - scores[owner, cand])
+        matches, _, _ = assign(cost, max_cost=1.0 - self.cfg.motion.min_score)
+        for r, c in matches:
+            j = np.flatnonzero((owner == r) & (site == c))
+            j = j[np.argmax(scores[r, cand[j]])]
+            found[r], where[r] = True, pts[j]
+        return found, where
+
+    def corrected_boxes(self) -> np.ndarray:
+        """Each track's predicted box, moved onto its motion measurement where it has one."""
+        pred = self.predicted_boxes()
+        has = ~np.isnan(self.motion[:, 0])
+        pred[has] = _centred(self.motion[has], pred[has, 2:] - pred[has, :2])
+        return pred
 
     def prompts(self) -> Prompts:
         if self._prompts is not None:
@@ -220,7 +362,13 @@ class MaskTracker:
         young = self.n_obs == 1  # no velocity yet: search around the last box
         sx = np.where(young, np.maximum(sx, self.cfg.new_track_margin * w), sx)
         sy = np.where(young, np.maximum(sy, self.cfg.new_track_margin * h), sy)
-        boxes = np.stack([pred[:, 0] - sx, pred[:, 1] - sy, pred[:, 2] + sx, pred[:, 3] + sy], 1)
+        # measured motion: the object's box (the user's size where known) where it was found
+        moved = ~np.isnan(self.motion[:, 0])
+        wh = np.where(np.isnan(self.size), np.c_[w, h], self.size)
+        sx = np.where(moved, (0.5 + self.cfg.motion_margin) * wh[:, 0] + self.cfg.min_margin, sx + w / 2)
+        sy = np.where(moved, (0.5 + self.cfg.motion_margin) * wh[:, 1] + self.cfg.min_margin, sy + h / 2)
+        c = np.where(moved[:, None], self.motion, (pred[:, :2] + pred[:, 2:]) / 2)
+        boxes = np.stack([c[:, 0] - sx, c[:, 1] - sy, c[:, 0] + sx, c[:, 1] + sy], 1)
         boxes[self.has_given] = self.given[self.has_given]
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, self.width)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, self.height)
@@ -258,23 +406,8 @@ class MaskTracker:
         if n == 0:
             return _empty_result()
 
-        pred = self.predicted_boxes()
-        measured = np.full((n, 4), np.nan)
-        rejected = {}
-        # a mask filling the prompt is a leak only where the prompt leaves room around the
-        # predicted box: with a tight prompt, a good mask fills it too
-        room = np.minimum(pred[:, :2] - prompts.boxes[:, :2], prompts.boxes[:, 2:] - pred[:, 2:]).min(axis=1)
-        roomy = room > 2 * self.cfg.gate.leak_margin
-        for i in range(n):
-            box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
-            widened = not self.has_given[i] and roomy[i]
-            reference = self.given[i] if self.has_given[i] else pred[i]
-            why = gate(box, scores[i], reference, prompts.boxes[i], widened, self.cfg.gate, self.ref_area[i])
-            if why is None:
-                measured[i] = box
-            else:
-                rejected[int(self.ids[i])] = why
-        ok = ~np.isnan(measured[:, 0])
+        measured, source, rejected = self._measure(masks, scores, offsets, prompts)
+        ok = source != NONE
 
         # measured: first measurement initiates, later ones update the filter
         first = ok & (self.n_obs == 0)
@@ -282,12 +415,28 @@ class MaskTracker:
         if first.any():
             self.mean[first], self.cov[first] = self.kf.initiate(measured[first])
         if later.any():
-            self.mean[later], self.cov[later] = self.kf.update(self.mean[later], self.cov[later],
-                                                               xyxy_to_cxcywh(measured[later]))
-        unsized = ok & np.isnan(self.ref_area)
+            z = xyxy_to_cxcywh(measured[later])
+            before = self.mean[later, :2].copy()
+            self.mean[later], self.cov[later] = self.kf.update(self.mean[later], self.cov[later], z)
+            # the second measurement gives the velocity at once (two-point start): the filter's
+            # prior of no motion would take several frames to learn a car's 10 px a frame
+            second = self.n_obs[later] == 1
+            if second.any():
+                k = np.flatnonzero(later)[second]
+                self.mean[k, 4:6] = (z[second, :2] - before[second]) / (self.misses[k, None] + 1)
+                self.mean[k, 6:8] = 0.0
+                r = self.kf.measurement_noise(self.mean[k])
+                self.cov[k, 4:8, :] = 0.0
+                self.cov[k, :, 4:8] = 0.0
+                self.cov[k, 4:8, 4:8] = 2 * r
+        unsized = ok & np.isnan(self.ref_area) & (source == MASK)
         self.ref_area[unsized] = np.prod(measured[unsized, 2:] - measured[unsized, :2], axis=1)
         self.n_obs[ok] += 1
-        self.hits[ok] += 1
+        self.unsupported[ok] = np.where(source[ok] == TEMPLATE, self.unsupported[ok] + 1, 0)
+        # a tentative track is confirmed by moving evidence only: a parked look-alike or moving
+        # texture gives plausible masks, not detections that follow one motion frame after frame
+        supported = ok & ((self.state != TENTATIVE) | (self.motion_src == DETECTION) | self._mask_only)
+        self.hits[supported] += 1
         self.misses[ok] = 0
         self.state[ok & (self.state == LOST)] = CONFIRMED
         self.state[ok & (self.state == TENTATIVE) & (self.hits >= self.cfg.n_init)] = CONFIRMED
@@ -301,19 +450,72 @@ class MaskTracker:
         self.misses[miss] += 1
         self.state[miss & (self.state == CONFIRMED)] = LOST
         remove = (miss & (self.state == TENTATIVE)) | (self.misses > self.cfg.max_age)
+        remove |= (self.state == TENTATIVE) & ~supported & (self.n_obs > 1)
 
         report = ok & (self.state == CONFIRMED)
         idx = np.flatnonzero(report)
-        result = TrackResult(self.ids[idx].copy(), measured[idx], scores[idx], self.classes[idx].copy(), idx,
-                             rejected=rejected)
+        boxes = measured[idx]
+        sized = ~np.isnan(self.size[idx, 0])  # the user's convention: their size, on the object
+        boxes[sized] = _centred((boxes[sized, :2] + boxes[sized, 2:]) / 2, self.size[idx[sized]])
+        result = TrackResult(self.ids[idx].copy(), boxes, scores[idx], self.classes[idx].copy(), idx,
+                             rejected=rejected, sources=source[idx])
         self.has_given[:] = False
         self._keep(~remove)
         result.live = int((self.state != LOST).sum())
         self._prompts = None
         return result
 
+    @property
+    def _mask_only(self) -> bool:
+        """No motion measurement of any kind this frame (the tracker is fed masks alone)."""
+        return self._gray is None
+
+    def _measure(self, masks, scores, offsets, prompts) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Each track's measured box this frame and where it came from: its mask where the mask
+        passes the gate, agrees with the motion measurement and the object is large enough for
+        a mask to help; else the motion measurement; else nothing."""
+        n = len(prompts)
+        cfg = self.cfg
+        pred = self.predicted_boxes()
+        corrected = self.corrected_boxes()
+        measured = np.full((n, 4), np.nan)
+        source = np.full(n, NONE, np.int64)
+        rejected = {}
+        # a mask filling the prompt is a leak only where the prompt leaves room around the
+        # predicted box: with a tight prompt, a good mask fills it too
+        room = np.minimum(corrected[:, :2] - prompts.boxes[:, :2], prompts.boxes[:, 2:] - corrected[:, 2:]).min(axis=1)
+        roomy = room > 2 * cfg.gate.leak_margin
+        moved = ~np.isnan(self.motion[:, 0])
+        wh = pred[:, 2:] - pred[:, :2]
+        known = np.where(np.isnan(self.size), wh, self.size)
+        # with motion measured, an object too small for a mask to add anything is measured by motion
+        small = (known.max(axis=1) < cfg.mask_min_size) & (not self._mask_only)
+        user = self.has_given & ~np.isnan(self.size[:, 0])  # a user's box, given in this frame
+        for i in range(n):
+            box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
+            widened = not self.has_given[i] and roomy[i]
+            reference = self.given[i] if self.has_given[i] else corrected[i]
+            why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i])
+            if why is None and moved[i]:
+                off = np.linalg.norm((box[:2] + box[2:]) / 2 - self.motion[i])
+                if off > cfg.mask_max_shift * np.hypot(*wh[i]):
+                    why = "off the motion measurement"
+            if why is None and not small[i]:
+                measured[i] = box
+                source[i] = MASK
+                continue
+            if why is not None:
+                rejected[int(self.ids[i])] = why
+            if moved[i]:
+                # the object's box (the filter's size) where motion found it
+                measured[i] = _centred(self.motion[i][None], wh[i][None])[0]
+                source[i] = self.motion_src[i]
+            elif user[i]:
+                measured[i] = self.given[i]  # the user's own box is where the object is
+                source[i] = GIVEN
+        return measured, source, rejected
+
     def _keep(self, keep: np.ndarray) -> None:
-        for name in ("ids", "mean", "cov", "n_obs", "hits", "misses", "state", "classes", "given", "has_given",
-                     "ref_area"):
+        for name in self._FIELDS:
             setattr(self, name, getattr(self, name)[keep])
         self._prompts = None
