@@ -1,6 +1,7 @@
 """Score tracking (and segmentation) results against ground truth, over many sequences.
 
-    python -m benchmarks.score --gt GT_ROOT --pred PRED_ROOT [--iou 0.5] [--json OUT] [--report DIR]
+    python -m benchmarks.score --gt GT_ROOT --pred PRED_ROOT [--iou 0.5 | --match centre --distance 5]
+                               [--json OUT] [--report DIR]
 
 Ground truth: every folder under GT_ROOT holding ``gt/gt.txt`` (MOTChallenge), ``gt.txt`` (the
 synthetic generator) or a SAT-MTB ``mot/`` file. Predictions: ``PRED_ROOT/SEQ.txt`` or
@@ -23,7 +24,7 @@ import numpy as np
 from data.mot import CLASS_NAMES, Tracks, read_mot
 from data.satmtb import read_sequence
 
-from .tracking import accumulate, clear_metrics, hota
+from .tracking import Matching, accumulate, clear_metrics, hota
 
 
 @dataclass
@@ -133,7 +134,10 @@ def mask_scores(gt_folder: Path, pred_jsonl: Path, min_iou: float) -> dict:
             "mask_objects": len(ious)}
 
 
-def score(gt_root: str | Path, pred_root: str | Path, min_iou: float = 0.5) -> dict:
+def score(gt_root: str | Path, pred_root: str | Path, min_iou: float = 0.5, match: Matching | None = None) -> dict:
+    """Scores of every sequence under ``gt_root`` against ``pred_root``. Boxes pair at IoU >=
+    ``min_iou``, or by ``match`` when given (``Matching("centre", 5)``); masks always by IoU."""
+    match = match or Matching("iou", min_iou)
     seqs = find_sequences(Path(gt_root), Path(pred_root))
     rows, accs, names, by_class = {}, [], [], {}
     all_gt, all_pred = [], []
@@ -142,9 +146,9 @@ def score(gt_root: str | Path, pred_root: str | Path, min_iou: float = 0.5) -> d
             rows[s.name] = {"missing": s.missing}
             continue
         gt, pred = read_mot(s.gt), read_mot(s.pred)
-        accs.append(accumulate(gt, pred, min_iou))
+        accs.append(accumulate(gt, pred, match))
         names.append(s.name)
-        rows[s.name] = hota(gt, pred)
+        rows[s.name] = hota(gt, pred, match)
         if s.gt_masks is not None and s.pred_masks is not None:
             rows[s.name].update(mask_scores(s.gt_masks, s.pred_masks, min_iou))
         # sequences laid end to end in time, so that overall and per-class scores never match
@@ -161,10 +165,10 @@ def score(gt_root: str | Path, pred_root: str | Path, min_iou: float = 0.5) -> d
             by_class[int(c)][0].append(gt.select(gt.classes == c))
             by_class[int(c)][1].append(pred.select(pred.classes == c))
     if accs:
-        df = clear_metrics(accs, names)
+        df = clear_metrics(accs, names, match)
         for name in df.index:
             rows.setdefault(name, {}).update({k: float(v) for k, v in df.loc[name].items()})
-        rows["OVERALL"].update(hota(Tracks.concat(all_gt), Tracks.concat(all_pred)))
+        rows["OVERALL"].update(hota(Tracks.concat(all_gt), Tracks.concat(all_pred), match))
         masks = [rows[n] for n in names if "miou" in rows[n]]
         if masks:
             w = np.array([m["mask_objects"] for m in masks], float)
@@ -173,9 +177,9 @@ def score(gt_root: str | Path, pred_root: str | Path, min_iou: float = 0.5) -> d
     classes = {}
     for c, (g, p) in sorted(by_class.items()):
         gt_c, pred_c = Tracks.concat(g), Tracks.concat(p)
-        df = clear_metrics([accumulate(gt_c, pred_c, min_iou)], [CLASS_NAMES.get(c, str(c))])
-        classes[CLASS_NAMES.get(c, str(c))] = {**{k: float(v) for k, v in df.iloc[0].items()}, **hota(gt_c, pred_c)}
-    return {"iou": min_iou, "sequences": rows, "classes": classes}
+        df = clear_metrics([accumulate(gt_c, pred_c, match)], [CLASS_NAMES.get(c, str(c))], match)
+        classes[CLASS_NAMES.get(c, str(c))] = {**{k: float(v) for k, v in df.iloc[0].items()}, **hota(gt_c, pred_c, match)}
+    return {"iou": min_iou, "match": match.describe(), "sequences": rows, "classes": classes}
 
 
 COLUMNS = ["mota", "motp", "idf1", "idp", "idr", "hota", "deta", "assa", "num_switches", "num_false_positives",
@@ -216,7 +220,7 @@ def write_report(result: dict, out: Path) -> Path:
     fig.tight_layout()
     fig.savefig(out / "sequences.png", dpi=100)
     plt.close(fig)
-    md = ["# Tracking scores", "", f"Match threshold: IoU >= {result['iou']}", "", "```", format_table(result["sequences"]),
+    md = ["# Tracking scores", "", f"Match: {result.get('match', 'IoU >= %s' % result['iou'])}", "", "```", format_table(result["sequences"]),
           "```", "", "![per sequence](sequences.png)"]
     if result["classes"]:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -236,16 +240,27 @@ def write_report(result: dict, out: Path) -> Path:
     return path
 
 
+def add_matching_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--iou", type=float, default=0.5, help="match threshold (SAT-MTB evaluations use 0.3)")
+    p.add_argument("--match", choices=["iou", "centre"], default="iou",
+                   help="pair boxes by IoU (default) or by centre distance (--distance)")
+    p.add_argument("--distance", type=float, default=5.0, help="with --match centre: the most px between centres")
+
+
+def matching_of(args) -> Matching:
+    return Matching("iou", args.iou) if args.match == "iou" else Matching("centre", args.distance)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.score", description=__doc__.split("\n\n")[0])
     p.add_argument("--gt", required=True, help="ground-truth root")
     p.add_argument("--pred", required=True, help="predictions root")
-    p.add_argument("--iou", type=float, default=0.5, help="match threshold (SAT-MTB evaluations use 0.3)")
+    add_matching_args(p)
     p.add_argument("--json", help="write the scores as JSON here")
     p.add_argument("--report", help="write a markdown report with plots into this folder")
     args = p.parse_args(argv)
     try:
-        result = score(args.gt, args.pred, args.iou)
+        result = score(args.gt, args.pred, args.iou, matching_of(args))
     except (OSError, ValueError) as e:
         print(f"benchmarks.score: {e}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -42,6 +43,9 @@ class PipelineConfig:
     adaptive_zoom: bool = True  # small objects get smaller windows (zoomed up to x8); False: the paper's x2
     clip_to_prompt: bool = True  # drop mask pixels outside the prompt box (grown by 1 px)
     detect: bool = True  # associate the frame's moving-object blobs with the tracks (also with prompts)
+    # discovering: a track confirmed at frame t is also reported in the frames before t where it
+    # was tentative, up to this many frames back; results then come this many frames late
+    lookback: int = 4
     batch_size: int = 16
     queue_size: int = 8
     on_decode_error: str = "skip"  # a frame that fails to decode: "skip" (tracks coast) or "raise"
@@ -72,6 +76,24 @@ class FrameResult:
     offsets: np.ndarray  # [N, 2] (x, y) of each crop
     prompts: int = 0
     windows: int = 0
+    pending_masks: list[np.ndarray] = field(default_factory=list)  # per ``tracks.pending`` track
+    pending_offsets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+
+    def take_pending(self, ids: set) -> None:
+        """Report the tentative tracks of this frame whose ids are in ``ids`` (confirmed later)."""
+        p = self.tracks.pending
+        if p is None or not len(p):
+            return
+        take = np.isin(p.ids, list(ids))
+        if not take.any():
+            return
+        rows, rest = np.flatnonzero(take), np.flatnonzero(~take)
+        self.tracks.extend(p.select(rows))
+        self.masks = self.masks + [self.pending_masks[k] for k in rows]
+        self.offsets = np.concatenate([self.offsets.reshape(-1, 2), self.pending_offsets[rows]])
+        self.tracks.pending = p.select(rest)
+        self.pending_masks = [self.pending_masks[k] for k in rest]
+        self.pending_offsets = self.pending_offsets[rest]
 
 
 @dataclass
@@ -167,7 +189,63 @@ class Pipeline:
         self.stream = open_video(clip, on_error=self.cfg.on_decode_error)
         return self.stream
 
+    @property
+    def latency(self) -> int:
+        """Frames between decoding a frame and yielding its result."""
+        return self.cfg.lookback if self.cfg.discovering else 0
+
     def run(self, clip: str | Path) -> Iterator[FrameResult]:
+        results = self._frames(clip)
+        return _look_back(results, self.latency, self._extend_back) if self.latency else results
+
+    def _extend_back(self, held: list[FrameResult], ids: set) -> None:
+        """Follow newly confirmed tracks back through the held frames before their first
+        report (where discovery could not see them yet: it needs three frames): each object's
+        patch matched in the frame before, around its place moved back by its velocity."""
+        from trackers.motion import match_templates, to_gray
+
+        mcfg = self.cfg.tracker.motion
+        frames = [h for h in held if h.image is not None]
+        # per track: (frame index, box) of its first two reports
+        first: dict[int, list] = {}
+        for k, h in enumerate(frames):
+            for i, b in zip(h.tracks.ids.tolist(), h.tracks.boxes):
+                if i in ids and len(first.setdefault(i, [])) < 2:
+                    first[i].append((k, b))
+        grays: dict[int, np.ndarray] = {}
+        gray = lambda k: grays.setdefault(k, to_gray(frames[k].image))  # noqa: E731
+        for i, recs in first.items():
+            if len(recs) < 2 or recs[0][0] == 0:
+                continue
+            (ka, a), (kb, b) = recs
+            v = ((b[:2] + b[2:]) - (a[:2] + a[2:])) / 2 / (kb - ka)
+            k, box = ka, a
+            while k > 0:
+                size = box[2:] - box[:2]
+                centre = (box[:2] + box[2:]) / 2 - v
+                radius = np.array([max(0.5 * np.hypot(*size), mcfg.min_search)])
+                where, score = match_templates(gray(k), gray(k - 1), box[None], centre[None], radius, mcfg)
+                if not np.isfinite(score[0, 0]) or score[0, 0] < mcfg.min_score:
+                    break
+                k -= 1
+                box = np.r_[where[0, 0] - size / 2, where[0, 0] + size / 2]
+                self._report_back(frames[k], i, box, float(score[0, 0]))
+
+    def _report_back(self, fr: FrameResult, track: int, box: np.ndarray, score: float) -> None:
+        from trackers.tracker import TEMPLATE, TrackResult
+
+        h, w = fr.image.shape[:2]
+        box = np.clip(box, 0, [w, h, w, h])
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            return
+        pred = self.predictor.predict(fr.image, box[None])
+        mask = clip_to_box(pred.masks[0], pred.offsets[0], box) if self.cfg.clip_to_prompt else pred.masks[0]
+        fr.tracks.extend(TrackResult(np.array([track]), box[None], np.array([score]), np.array([-1]),
+                                     np.array([-1]), sources=np.array([TEMPLATE])))
+        fr.masks = fr.masks + [mask]
+        fr.offsets = np.concatenate([fr.offsets.reshape(-1, 2), pred.offsets[:1]])
+
+    def _frames(self, clip: str | Path) -> Iterator[FrameResult]:
         cfg = self.cfg
         stream, self.stream = (self.stream or self.open(clip)), None  # ``open`` may have been called first
         schedule = _init_schedule(cfg)
@@ -203,10 +281,14 @@ class Pipeline:
                 t3 = time.perf_counter()
                 res = tracker.update(n, pred.masks, pred.iou, pred.offsets)
                 masks, offsets = [pred.masks[k] for k in res.prompt_index], pred.offsets[res.prompt_index]
+                pending = res.pending if res.pending is not None else _empty()
+                pmasks, poffsets = [pred.masks[k] for k in pending.prompt_index], pred.offsets[pending.prompt_index]
                 if self.box_only:  # report the filter's box (updated by this frame's measurement)
                     row = {int(i): k for k, i in enumerate(tracker.ids)}
-                    state = tracker.predicted_boxes()[[row[int(i)] for i in res.ids]].reshape(-1, 4)
-                    res.boxes, masks, offsets = _filled(state, (height, width))
+                    state = tracker.predicted_boxes()
+                    res.boxes, masks, offsets = _filled(state[[row[int(i)] for i in res.ids]].reshape(-1, 4), (height, width))
+                    pending.boxes, pmasks, poffsets = _filled(state[[row[int(i)] for i in pending.ids]].reshape(-1, 4),
+                                                              (height, width))
                 t4 = time.perf_counter()
                 stats.seconds["track"] += (t1 - t0) + (t4 - t3)
                 stats.seconds["discover"] += t2 - t1
@@ -215,9 +297,34 @@ class Pipeline:
                 stats.prompts += len(prompts)
                 stats.track_ids.update(int(i) for i in res.ids)
                 stats.encoder_passes = self.predictor.encoder_passes - passes0
-                yield FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(pred.windows))
+                yield FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(pred.windows), pmasks,
+                                  poffsets.reshape(-1, 2))
         finally:
             reader.stop.set()
+
+
+def _look_back(results: Iterator[FrameResult], frames: int, extend=None) -> Iterator[FrameResult]:
+    """Hold ``frames`` results back; a track reported in a newer frame is also reported in the
+    held frames where it was tentative, so a discovered object is not lost to its confirmation.
+    ``extend(held, ids)`` may then follow the newly confirmed ``ids`` further back."""
+    held: deque[FrameResult] = deque()
+    reported: set = set()
+    try:
+        for r in results:
+            ids = set(r.tracks.ids.tolist())
+            for old in held:
+                old.take_pending(ids)
+            new = ids - reported
+            reported |= ids
+            if extend is not None and new and held:
+                extend(list(held), new)
+            held.append(r)
+            while len(held) > frames:
+                yield held.popleft()
+        while held:
+            yield held.popleft()
+    finally:
+        results.close()
 
 
 def _filled(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:

@@ -95,6 +95,7 @@ class TrackResult:
     live: int = 0
     rejected: dict = field(default_factory=dict)
     sources: np.ndarray | None = None
+    pending: TrackResult | None = None  # tentative tracks measured in this frame (same fields)
 
     def __post_init__(self):
         if self.sources is None:
@@ -102,6 +103,16 @@ class TrackResult:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def select(self, rows) -> TrackResult:
+        rows = np.asarray(rows, np.int64)
+        return TrackResult(self.ids[rows], self.boxes[rows].reshape(-1, 4), self.scores[rows], self.classes[rows],
+                           self.prompt_index[rows], self.live, self.rejected, self.sources[rows])
+
+    def extend(self, other: TrackResult) -> None:
+        """Append ``other``'s tracks (their prompt_index refers to the same frame's prompts)."""
+        for name in ("ids", "boxes", "scores", "classes", "prompt_index", "sources"):
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
 
 
 def _empty_result(live: int = 0) -> TrackResult:
@@ -452,18 +463,22 @@ class MaskTracker:
         remove = (miss & (self.state == TENTATIVE)) | (self.misses > self.cfg.max_age)
         remove |= (self.state == TENTATIVE) & ~supported & (self.n_obs > 1)
 
-        report = ok & (self.state == CONFIRMED)
-        idx = np.flatnonzero(report)
-        boxes = measured[idx]
-        sized = ~np.isnan(self.size[idx, 0])  # the user's convention: their size, on the object
-        boxes[sized] = _centred((boxes[sized, :2] + boxes[sized, 2:]) / 2, self.size[idx[sized]])
-        result = TrackResult(self.ids[idx].copy(), boxes, scores[idx], self.classes[idx].copy(), idx,
-                             rejected=rejected, sources=source[idx])
+        result = self._result(ok & (self.state == CONFIRMED), measured, scores, source)
+        result.rejected = rejected
+        # tentative tracks measured now: reported later if they are confirmed (the run's look-back)
+        result.pending = self._result(ok & (self.state == TENTATIVE) & ~remove, measured, scores, source)
         self.has_given[:] = False
         self._keep(~remove)
         result.live = int((self.state != LOST).sum())
         self._prompts = None
         return result
+
+    def _result(self, rows: np.ndarray, measured: np.ndarray, scores: np.ndarray, source: np.ndarray) -> TrackResult:
+        idx = np.flatnonzero(rows)
+        boxes = measured[idx]
+        sized = ~np.isnan(self.size[idx, 0])  # the user's convention: their size, on the object
+        boxes[sized] = _centred((boxes[sized, :2] + boxes[sized, 2:]) / 2, self.size[idx[sized]])
+        return TrackResult(self.ids[idx].copy(), boxes, scores[idx], self.classes[idx].copy(), idx, sources=source[idx])
 
     @property
     def _mask_only(self) -> bool:
