@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
-from trackers import CONFIRMED, LOST, KalmanBoxFilter, MaskTracker, TrackerConfig
+from trackers import CONFIRMED, LOST, KalmanBoxFilter, MaskTracker, MotionDiscovery, TrackerConfig
+from trackers.tracker import DETECTION, MASK, TEMPLATE
 from trackers.kalman import cxcywh_to_xyxy, xyxy_to_cxcywh
 
 
@@ -232,3 +233,135 @@ def test_a_proposal_finds_the_object_under_it():
     assert found_object(np.array([9, 9, 19, 15.0]), ids, gt) == 3
     assert found_object(np.array([30, 30, 38, 38.0]), ids, gt) == 0  # on the ground
     assert found_object(np.array([25, 19, 30, 23.0]), ids, gt) == 5
+
+
+# -- motion: generated frames with textured ground, small movers, platform jitter ---------------
+
+def _ground(size=(160, 240), seed=0):
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    # fields and roofs (large patches) with fine texture: ground with structure to register, as
+    # real ground has (on smooth ground a lone contrasted mover drives the phase correlation)
+    coarse = cv2.resize(rng.uniform(60, 180, (size[0] // 10 + 4, size[1] // 10 + 4)).astype(np.float32),
+                        (size[1] + 40, size[0] + 40), interpolation=cv2.INTER_NEAREST)
+    g = cv2.GaussianBlur(coarse, (0, 0), 1.0) + cv2.GaussianBlur(rng.normal(0, 12, coarse.shape).astype(np.float32), (0, 0), 1.0)
+    return g
+
+
+def _scene(ground, objects, shift=(0, 0), size=(160, 240)):
+    """RGB frame: ``ground`` moved by ``shift`` (platform motion), bright boxes at ``objects``
+    (xyxy, in the ground's frame) moved with it."""
+    sx, sy = int(round(shift[0])), int(round(shift[1]))
+    img = ground[20 - sy : 20 - sy + size[0], 20 - sx : 20 - sx + size[1]].copy()
+    for x1, y1, x2, y2 in objects:
+        img[int(y1) + sy : int(y2) + sy, int(x1) + sx : int(x2) + sx] = 225
+    return np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _no_masks(tracker, frame, detect=None, image=None):
+    """Every prompt's mask fails (empty): the tracker has its motion measurements alone (with
+    ``detect``, a ``MotionDiscovery``, the frame's moving blobs too, as in the pipeline)."""
+    if detect is not None:
+        tracker.propose(detect(image), new_tracks=False)
+    k = len(tracker.prompts())
+    return tracker.update(frame, [np.zeros((4, 4), bool)] * k, np.full(k, 0.9))
+
+
+def _centre(b):
+    return (np.asarray(b)[:2] + np.asarray(b)[2:]) / 2
+
+
+@pytest.mark.xfail(strict=True, reason="open: on generated ground a lone contrasted mover drives the platform's phase "
+                   "correlation and discovery's registration; masking tracked objects out of the registration is the fix")
+def test_an_object_moving_one_and_a_half_times_its_size_per_frame_keeps_its_id():
+    ground = _ground()
+    box = lambda f: np.array([30 + 9 * f, 60 + 3 * f, 36 + 9 * f, 66 + 3 * f], float)  # 6 px, 9.5 px a frame
+    tr = MaskTracker((160, 240))
+    disc = MotionDiscovery()
+    ids = set()
+    for f in range(1, 16):
+        img = _scene(ground, [box(f)])
+        tr.predict(f, img)
+        if f == 1:
+            tr.add([box(1)])
+        res = _no_masks(tr, f, disc, img)
+        assert len(res) == 1, f
+        assert np.abs(_centre(res.boxes[0]) - _centre(box(f))).max() <= 2.0, (f, res.boxes[0], box(f))
+        ids.add(int(res.ids[0]))
+    assert ids == {1}
+
+
+@pytest.mark.xfail(strict=True, reason="open: on generated ground a lone contrasted mover drives the platform's phase "
+                   "correlation and discovery's registration; masking tracked objects out of the registration is the fix")
+def test_masks_failing_the_gate_for_three_frames_while_motion_holds_keep_the_id():
+    ground = _ground(seed=1)
+    box = lambda f: np.array([40 + 8 * f, 50 + 2 * f, 64 + 8 * f, 70 + 2 * f], float)  # 24 x 20 px: masks count
+    tr = MaskTracker((160, 240))
+    for f in range(1, 12):
+        tr.predict(f, _scene(ground, [box(f)]))
+        if f == 1:
+            tr.add([box(1)])
+        if f in (5, 6, 7):
+            res = _no_masks(tr, f)
+            assert list(res.sources) == [TEMPLATE] or list(res.sources) == [DETECTION], f
+        else:
+            res = tr.update(f, [_box_mask(box(f), (160, 240))], [0.9])
+            assert list(res.sources) == [MASK] or f == 1, f
+        assert list(res.ids) == [1], f
+        assert np.abs(_centre(res.boxes[0]) - _centre(box(f))).max() <= 2.0, f  # a tenth of its size
+
+
+@pytest.mark.xfail(strict=True, reason="open: on generated ground a lone contrasted mover drives the platform's phase "
+                   "correlation and discovery's registration; masking tracked objects out of the registration is the fix")
+def test_platform_jitter_of_five_px_does_not_lose_tracks():
+    ground = _ground(seed=2)
+    rng = np.random.default_rng(3)
+    starts = [(30, 30), (120, 40), (60, 110), (170, 100)]
+    steps = [(4, 2), (-3, 3), (3, -2), (-2, -3)]  # cars on crossing roads
+    box = lambda k, f: np.array([starts[k][0] + steps[k][0] * f, starts[k][1] + steps[k][1] * f,
+                                 starts[k][0] + steps[k][0] * f + 6, starts[k][1] + steps[k][1] * f + 6], float)
+    tr = MaskTracker((160, 240))
+    disc = MotionDiscovery()
+    for f in range(1, 13):
+        shift = rng.uniform(-5, 5, 2)
+        img = _scene(ground, [box(k, f) for k in range(4)], shift)
+        tr.predict(f, img)
+        if f == 1:
+            tr.add([box(k, 1) + np.r_[np.round(shift), np.round(shift)] for k in range(4)])
+        res = _no_masks(tr, f, disc, img)
+        assert sorted(res.ids.tolist()) == [1, 2, 3, 4], f
+        for i, b in zip(res.ids, res.boxes):
+            sx, sy = int(round(shift[0])), int(round(shift[1]))
+            assert np.abs(_centre(b) - _centre(box(i - 1, f)) - [sx, sy]).max() <= 1.5, (f, i)
+
+
+def test_a_parked_look_alike_never_becomes_a_confirmed_track():
+    ground = _ground(seed=4)
+    parked = np.array([150, 40, 156, 46], float)
+    moving = lambda f: np.array([20 + 7 * f, 100, 26 + 7 * f, 106], float)
+    tr = MaskTracker((160, 240))
+    disc = MotionDiscovery()
+    confirmed = set()
+    for f in range(1, 16):
+        img = _scene(ground, [parked, moving(f)])
+        tr.predict(f, img)
+        tr.propose(disc(img))
+        k = len(tr.prompts())
+        # the segmenter would give a plausible mask wherever it is prompted
+        res = tr.update(f, [_box_mask(b, (160, 240)) for b in tr.prompts().boxes], np.full(k, 0.9))
+        for i, b in zip(res.ids, res.boxes):
+            assert np.abs(_centre(b) - _centre(parked)).max() > 10, f"the parked object was confirmed at frame {f}"
+            confirmed.add(int(i))
+    assert len(confirmed) == 1  # the mover, under one id
+
+
+def test_detections_are_shared_out_one_per_track():
+    tr = MaskTracker((200, 200))
+    tr.predict(1)
+    tr.add([[50, 50, 56, 56], [62, 50, 68, 56]])
+    _step_empty = tr.update(1, [np.zeros((2, 2), bool)] * 2, [0.9, 0.9])
+    tr.predict(2)
+    # both tracks are young (no velocity): both detections lie within both search radii
+    tr.propose([[60, 51, 66, 57], [72, 51, 78, 57]], new_tracks=False)
+    assert np.allclose(tr.motion, [[63, 54], [75, 54]])

@@ -28,7 +28,7 @@ class MotionConfig:
     candidates: int = 3  # best places per track, shared out among tracks without conflict
     max_template_run: int = 3  # frames in a row a track may be measured by its template alone
     platform: bool = True  # compensate the platform's motion in every prediction
-    platform_downscale: int = 2  # the registration runs on a frame shrunk this much
+    platform_downscale: int = 2  # the registration runs on a frame shrunk this much (0: to 1024 px at most)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -38,9 +38,11 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.asarray(image, np.float32)
 
 
-def global_shift(ref: np.ndarray, cur: np.ndarray, downscale: int = 1) -> np.ndarray:
-    """Translation (dx, dy) that maps grey frame ``ref`` onto ``cur`` (phase correlation)."""
-    d = max(int(downscale), 1)
+def global_shift(ref: np.ndarray, cur: np.ndarray, downscale: int = 0) -> np.ndarray:
+    """Translation (dx, dy) that maps grey frame ``ref`` onto ``cur`` (phase correlation on the
+    frame shrunk by ``downscale``; 0: to 1024 px at most)."""
+    d = int(downscale) if downscale else int(np.ceil(max(ref.shape) / 1024))
+    d = max(d, 1)
     if d > 1:
         ref = cv2.resize(ref, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA)
         cur = cv2.resize(cur, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA)
