@@ -292,8 +292,6 @@ def test_an_object_moving_one_and_a_half_times_its_size_per_frame_keeps_its_id()
     assert ids == {1}
 
 
-@pytest.mark.xfail(strict=True, reason="open: on generated ground a lone contrasted mover drives the platform's phase "
-                   "correlation and discovery's registration; masking tracked objects out of the registration is the fix")
 def test_masks_failing_the_gate_for_three_frames_while_motion_holds_keep_the_id():
     ground = _ground(seed=1)
     box = lambda f: np.array([40 + 8 * f, 50 + 2 * f, 64 + 8 * f, 70 + 2 * f], float)  # 24 x 20 px: masks count
@@ -312,8 +310,6 @@ def test_masks_failing_the_gate_for_three_frames_while_motion_holds_keep_the_id(
         assert np.abs(_centre(res.boxes[0]) - _centre(box(f))).max() <= 2.0, f  # a tenth of its size
 
 
-@pytest.mark.xfail(strict=True, reason="open: on generated ground a lone contrasted mover drives the platform's phase "
-                   "correlation and discovery's registration; masking tracked objects out of the registration is the fix")
 def test_platform_jitter_of_five_px_does_not_lose_tracks():
     ground = _ground(seed=2)
     rng = np.random.default_rng(3)
