@@ -361,3 +361,30 @@ def test_detections_are_shared_out_one_per_track():
     # both tracks are young (no velocity): both detections lie within both search radii
     tr.propose([[60, 51, 66, 57], [72, 51, 78, 57]], new_tracks=False)
     assert np.allclose(tr.motion, [[63, 54], [75, 54]])
+
+
+def test_a_user_box_keeps_its_margin_around_the_mask_as_the_object_turns():
+    """The user's box has 3 px around the object; when the object's extent changes (a train
+    turning), the reported box is the mask's box with that margin, not the first box's size."""
+    tr = MaskTracker((200, 300))
+    tr.predict(1)
+    tr.add([[10, 10, 40, 30]])
+    res = tr.update(1, [_box_mask([13, 13, 37, 27])], [0.9])
+    assert np.allclose(res.boxes[0], [10, 10, 40, 30])
+    tr.predict(2)
+    res = tr.update(2, [_box_mask([14, 11, 38, 29])], [0.9])
+    assert np.allclose(res.boxes[0], [11, 8, 41, 32])
+
+
+def test_a_moving_edge_of_a_large_object_is_not_its_detection():
+    """Differencing finds the leading edge of a long object as a small blob; it must not pull
+    the track onto itself, while a blob of the object's size is taken."""
+    tr = MaskTracker((200, 300))
+    tr.predict(1)
+    tr.add([[100, 50, 160, 62]])
+    tr.update(1, [_box_mask([100, 50, 160, 62])], [0.9])
+    tr.predict(2)
+    tr.propose([[156, 52, 162, 60]], new_tracks=False)
+    assert np.isnan(tr.motion[0]).all()
+    tr.propose([[104, 50, 164, 62]], new_tracks=False)
+    assert np.allclose(tr.motion[0], [134, 56])

@@ -15,7 +15,9 @@ frame's moving-object detection where one is associated with the track. It corre
 prediction before the prompt is made, so an object that moved by its own size is still inside
 its prompt, and it gives a new track its velocity from its second frame on. The mask then
 measures the object from the corrected prompt; where the mask fails the gate, or the object is
-too small for a mask to add anything (``mask_min_size``), the motion measurement is used.
+too small for a mask to add anything (``mask_min_size``) and the segmenter is unsure of it
+(``small_mask_score``), the motion measurement is used. A detection is associated with a track
+only if it is not much smaller than the object (the moving edge of a train is not the train).
 
 Without ``image`` in ``predict`` the tracker runs on masks alone.
 """
@@ -48,7 +50,8 @@ class TrackerConfig:
     tentative_min_margin: float = 1.0
     new_track_margin: float = 0.15  # one observation, no velocity yet: widen by this x the box size
     motion_margin: float = 0.15  # a prompt centred on the motion measurement: object + this x size
-    mask_min_size: float = 16.0  # px: below this longer side the motion measurement is used
+    mask_min_size: float = 16.0  # px: below this longer side the motion measurement is used ...
+    small_mask_score: float = 0.7  # ... unless the segmenter's predicted IoU reaches this
     mask_max_shift: float = 0.5  # a mask whose centre is off the motion measurement by more than
     #                              this x the object's diagonal disagrees with it and is not used
     n_init: int = 3  # detection-supported hits to confirm a tentative track
@@ -58,6 +61,8 @@ class TrackerConfig:
     suppress_iou: float = 0.05  # discovered boxes overlapping a live track are dropped
     detection_gate: float = 0.5  # a detection is a track's within this x its diagonal of the
     #                              track's motion measurement (2 px at least) ...
+    detection_min_size: float = 1 / 3  # ... and if its longer side is at least this x the track's:
+    #                                    the moving edges of a large object are parts, not it
     min_visible: float = 0.3  # a track whose predicted box is less than this inside the frame ends
     std_weight_position: float = 1 / 20
     std_weight_velocity: float = 1 / 160
@@ -127,7 +132,7 @@ def _centred(centres: np.ndarray, wh: np.ndarray) -> np.ndarray:
 class MaskTracker:
     # per-track arrays, kept in step by ``_append`` and ``_keep``
     _FIELDS = ("ids", "mean", "cov", "n_obs", "hits", "misses", "state", "classes", "given", "has_given",
-               "ref_area", "size", "motion", "motion_src", "unsupported")
+               "ref_area", "size", "pad", "motion", "motion_src", "unsupported")
 
     def __init__(self, frame_size: tuple[int, int], config: TrackerConfig | None = None):
         self.cfg = config or TrackerConfig()
@@ -147,6 +152,7 @@ class MaskTracker:
         self.has_given = np.zeros(0, bool)
         self.ref_area = np.zeros(0)  # the object's size (NaN until known): see GateConfig
         self.size = np.zeros((0, 2))  # w, h of the user's box convention (NaN: report the measured box)
+        self.pad = np.zeros((0, 2))  # px the user's box adds around the object's mask (NaN until a mask)
         self.motion = np.zeros((0, 2))  # this frame's motion-measured centre (NaN: none)
         self.motion_src = np.zeros(0, np.int64)  # TEMPLATE or DETECTION (NONE: no measurement)
         self.unsupported = np.zeros(0, np.int64)  # frames in a row measured by template matching alone
@@ -192,7 +198,7 @@ class MaskTracker:
             misses=np.zeros(n, np.int64), state=np.full(n, CONFIRMED if confirmed else TENTATIVE),
             classes=classes, given=boxes, has_given=np.ones(n, bool),
             ref_area=np.prod(wh, axis=1) if sized else np.full(n, np.nan),
-            size=wh if sized else np.full((n, 2), np.nan),
+            size=wh if sized else np.full((n, 2), np.nan), pad=np.full((n, 2), np.nan),
             motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64),
             unsupported=np.zeros(n, np.int64),
         )
@@ -242,6 +248,8 @@ class MaskTracker:
         wh = pred[:, 2:] - pred[:, :2]
         diag = np.hypot(wh[:, 0], wh[:, 1])
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        longer = np.where(np.isnan(self.size[tracks]), wh, self.size[tracks]).max(axis=1)
+        too_small = (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[None] < self.cfg.detection_min_size * longer[:, None]
         has_motion = ~np.isnan(self.motion[tracks, 0])
         for stage in (has_motion, ~has_motion):
             rows = np.flatnonzero(stage)
@@ -255,6 +263,7 @@ class MaskTracker:
                 ref = (pred[rows, :2] + pred[rows, 2:]) / 2
                 radius = self._search_radius()[t]
             dist = np.linalg.norm(ref[:, None] - centres[free][None], axis=2) / radius[:, None]
+            dist[too_small[rows][:, free]] = np.inf
             matches, _, _ = assign(dist, max_cost=1.0)
             for r, c in matches:
                 k = t[r]
@@ -442,6 +451,9 @@ class MaskTracker:
                 self.cov[k, 4:8, 4:8] = 2 * r
         unsized = ok & np.isnan(self.ref_area) & (source == MASK)
         self.ref_area[unsized] = np.prod(measured[unsized, 2:] - measured[unsized, :2], axis=1)
+        # the user's convention around the object: their box less the first mask that measured it
+        first_mask = (source == MASK) & ~np.isnan(self.size[:, 0]) & np.isnan(self.pad[:, 0])
+        self.pad[first_mask] = np.maximum(self.size[first_mask] - (measured[first_mask, 2:] - measured[first_mask, :2]), 0) / 2
         self.n_obs[ok] += 1
         self.unsupported[ok] = np.where(source[ok] == TEMPLATE, self.unsupported[ok] + 1, 0)
         # a tentative track is confirmed by moving evidence only: a parked look-alike or moving
@@ -475,9 +487,14 @@ class MaskTracker:
 
     def _result(self, rows: np.ndarray, measured: np.ndarray, scores: np.ndarray, source: np.ndarray) -> TrackResult:
         idx = np.flatnonzero(rows)
-        boxes = measured[idx]
-        sized = ~np.isnan(self.size[idx, 0])  # the user's convention: their size, on the object
-        boxes[sized] = _centred((boxes[sized, :2] + boxes[sized, 2:]) / 2, self.size[idx[sized]])
+        boxes = measured[idx].copy()
+        # the user's convention: a mask's box with the user's margin around it; a box measured
+        # by motion (no extent) has the user's size, centred on the object
+        sized = ~np.isnan(self.size[idx, 0])
+        by_mask = sized & (source[idx] == MASK)
+        boxes[by_mask] += np.c_[-self.pad[idx[by_mask]], self.pad[idx[by_mask]]]
+        by_motion = sized & ~by_mask
+        boxes[by_motion] = _centred((boxes[by_motion, :2] + boxes[by_motion, 2:]) / 2, self.size[idx[by_motion]])
         return TrackResult(self.ids[idx].copy(), boxes, scores[idx], self.classes[idx].copy(), idx, sources=source[idx])
 
     @property
@@ -515,7 +532,7 @@ class MaskTracker:
                 off = np.linalg.norm((box[:2] + box[2:]) / 2 - self.motion[i])
                 if off > cfg.mask_max_shift * np.hypot(*wh[i]):
                     why = "off the motion measurement"
-            if why is None and not small[i]:
+            if why is None and (not small[i] or scores[i] >= cfg.small_mask_score):
                 measured[i] = box
                 source[i] = MASK
                 continue
