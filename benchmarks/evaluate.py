@@ -1,12 +1,15 @@
 """Run the pipeline over every sequence of a data set and score it: the batch benchmark.
 
     python -m benchmarks.evaluate DATA_ROOT --out DIR [--init-gt | --discover] [--checkpoint PATH]
-                                  [--segmenter rossam|grabcut|box] [--fixed-zoom] [--workers N] [--iou 0.5]
+                                  [--segmenter rossam|grabcut|box] [--fixed-zoom] [--workers N]
+                                  [--iou 0.5 | --match centre --distance 5] [--peer FILE]
 
 A sequence is a folder under DATA_ROOT with ground truth (``gt.txt`` from the generator,
 ``gt/gt.txt``, or SAT-MTB's ``mot/``) and a clip (a video file, or ``img/`` / ``img1/`` frames).
 Each one's pipeline outputs go to ``DIR/SEQ/``; the scores (``benchmarks.score``) to the console,
-``DIR/scores.json`` and, with ``--report``, ``DIR/report/``.
+``DIR/scores.json`` and, with ``--report``, ``DIR/report/``. With ``--peer FILE``, another
+tracker's output kept in a sequence's folder under that name (MOT rows) is scored the same way
+and listed beside ours as ``SEQ (peer)``.
 
 Resumable: a sequence whose ``summary.json`` says complete is skipped; DIR remembers the
 settings it was made with and refuses others. Sequences are spread over ``--workers`` local
@@ -25,6 +28,8 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+
+from .score import add_matching_args
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v")
 SEGMENTERS = ("rossam", "grabcut", "box")
@@ -173,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", nargs="+", choices=["car", "airplane", "ship", "train"], help="with --init-gt: only these")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=int, default=1, help="local processes (each on cores / workers threads)")
-    p.add_argument("--iou", type=float, default=0.5, help="match threshold (SAT-MTB evaluations use 0.3)")
+    add_matching_args(p)
+    p.add_argument("--peer", metavar="FILE",
+                   help="another tracker's output in each sequence folder (e.g. smtnet_reference.txt), scored beside ours")
     p.add_argument("--report", action="store_true", help="also write DIR/report/ (markdown and plots)")
     p.add_argument("--redo", action="store_true", help="run finished sequences again")
     return p
@@ -195,7 +202,7 @@ def _main(args) -> int:
     import torch
     from accelerate import PartialState
 
-    from .score import format_table, score, write_report
+    from .score import format_table, matching_of, score, write_report
 
     data_root, out = Path(args.data_root), Path(args.out)
     if not data_root.is_dir():
@@ -229,13 +236,16 @@ def _main(args) -> int:
         return 0
 
     failed = {n: r.get("error") for n, r in results.items() if not r.get("complete")}
-    result = score(data_root, out, args.iou)
+    match = matching_of(args)
+    result = score(data_root, out, args.iou, match)
+    if args.peer:
+        result["peer"] = score_peer(data_root, args.peer, match)
     for name, why in {**unusable, **{n: f"run failed: {e}" for n, e in failed.items()}}.items():
         result["sequences"][name] = {"missing": [why]}
     result["settings"] = settings
     result["runs"] = {j.name: _run_facts(j) for j in jobs}
     (out / "scores.json").write_text(json.dumps(result, indent=1))
-    print(format_table(result["sequences"]))
+    print(format_table({**result["sequences"], **{f"{k} (peer)": v for k, v in result.get("peer", {}).items()}}))
     if result["classes"]:
         print()
         print(format_table(result["classes"]))
@@ -244,6 +254,25 @@ def _main(args) -> int:
     for name, why in failed.items():
         print(f"benchmarks.evaluate: {name}: {why}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def score_peer(data_root: Path, name: str, match) -> dict:
+    """Scores of the tracks file ``name`` found in each sequence folder (those without it are
+    left out), with the same matching as ours."""
+    import tempfile
+
+    from .score import ground_truth_folders, score
+
+    with tempfile.TemporaryDirectory() as tmp:
+        found = 0
+        for seq, (folder, _, _) in ground_truth_folders(data_root).items():
+            if (folder / name).is_file():
+                (Path(tmp) / f"{seq}.txt").write_bytes((folder / name).read_bytes())
+                found += 1
+        if not found:
+            raise ValueError(f"--peer {name}: no sequence folder under {data_root} has that file")
+        rows = score(data_root, tmp, match=match)["sequences"]
+    return {k: v for k, v in rows.items() if "missing" not in v}
 
 
 def _run_facts(job: Job) -> dict:

@@ -105,3 +105,26 @@ def test_two_accelerate_ranks_give_the_same_table(dataset, tmp_path):
     assert "on 2 processes" in r.stderr
     a, b = _scores(single)["sequences"], _scores(tmp_path / "two")["sequences"]
     assert a == b
+
+
+def test_a_peer_output_is_scored_beside_ours(dataset, tmp_path, capsys):
+    """The ground truth given as a peer's output scores perfectly, and one of its tracks moved
+    off by 100 px costs it by IoU and by centre distance alike."""
+    root = tmp_path / "data"
+    for s in ("seq1", "seq2"):
+        (root / s).mkdir(parents=True)
+        for f in ("clip.avi", "gt.txt"):
+            (root / s / f).symlink_to(dataset / s / f)
+    (root / "seq1" / "peer.txt").write_text((dataset / "seq1" / "gt.txt").read_text())
+    rows = [r.split(",") for r in (dataset / "seq2" / "gt.txt").read_text().splitlines()]
+    moved = [",".join([*r[:2], str(float(r[2]) + 100), *r[3:]]) if r[1] == rows[0][1] else ",".join(r) for r in rows]
+    (root / "seq2" / "peer.txt").write_text("\n".join(moved) + "\n")
+    for match in (["--iou", "0.3"], ["--match", "centre", "--distance", "5"]):
+        out = tmp_path / "ev"
+        assert evaluate.main([str(root), "--out", str(out), "--segmenter", "box", "--peer", "peer.txt", *match]) == 0
+        peer = _scores(out)["peer"]
+        assert peer["seq1"]["mota"] == 1.0 and peer["seq1"]["idf1"] == 1.0
+        assert peer["seq2"]["mota"] < 1.0 and peer["seq2"]["num_false_positives"] > 0
+        assert "seq1 (peer)" in capsys.readouterr().out
+    assert evaluate.main([str(root), "--out", str(tmp_path / "ev"), "--segmenter", "box", "--peer", "nothing.txt"]) == 1
+    assert "no sequence folder" in capsys.readouterr().err
