@@ -16,7 +16,7 @@ from data.mot import MotFormatError, Tracks, read_mot, write_mot
 from data.rossam_layout import LayoutError, RosSamDataset, convert_satmtb, write_sample
 from data.satmtb import SegFormatError, read_seg_json, read_sequence
 from data.synthetic.__main__ import write_clip
-from data.synthetic.clip import ClipConfig
+from data.synthetic.clip import ClipConfig, SyntheticClip, boxes_from_ids
 from data.video import VideoError, open_video
 
 
@@ -208,6 +208,26 @@ def test_every_mask_matches_its_box(clip_dir):
     item = ds[0]
     for m, b in zip(item["masks"], item["boxes"]):
         assert np.allclose(tight_box(m), b)
+
+
+def test_jilin_preset_cars_move_about_their_length_per_frame():
+    from data.synthetic.__main__ import preset_config
+
+    cfg = preset_config("jilin", size=256, objects=30, frames=3, seed=2)
+    assert cfg.classes == ("car",) and cfg.step == 5 and cfg.frames == 3
+    clip = SyntheticClip(cfg)
+    frames = list(clip)
+    boxes = [boxes_from_ids(ids) for _, _, ids in frames]
+    moved, longer = [], []
+    for oid, b in boxes[0].items():
+        if oid in boxes[1]:
+            moved.append(np.linalg.norm((boxes[1][oid][:2] + boxes[1][oid][2:] - b[:2] - b[2:]) / 2))
+            longer.append(max(b[2] - b[0], b[3] - b[1]))
+    assert len(moved) >= 20
+    assert 3 <= np.median(longer) <= 7 and np.median(moved) >= 0.8 * np.median(longer)
+    # step 1 (the default) moves the same cars five times less
+    slow = SyntheticClip(preset_config("jilin", size=256, objects=30, frames=3, seed=2, step=1))
+    assert np.allclose([m.speed * 5 for m in slow.movers], [m.speed for m in clip.movers])
 
 
 # -- augmentations -------------------------------------------------------------------------

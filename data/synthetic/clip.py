@@ -18,6 +18,7 @@ from .render import WATER_TONES, desaturate, draw_band, draw_buildings, draw_obj
 from .shapes import BUILDERS, CLASS_IDS, CLASSES, SIZE_RANGES, body_colour, place
 
 SPEEDS = {"car": (0.6, 2.5), "airplane": (1.0, 4.0), "ship": (0.3, 1.5), "train": (1.0, 3.0)}
+ROAD_GREY = 85.0  # the middle of the car roads' tones: faint objects are pulled towards it
 WEIGHTS = {"car": 0.55, "airplane": 0.2, "ship": 0.15, "train": 0.1}
 
 
@@ -31,6 +32,10 @@ class ClipConfig:
     fps: float = 10.0
     jitter: float = 1.5  # platform jitter, px
     distractors: bool = True
+    step: int = 1  # source frames per clip frame: motion per frame x step (a clip kept every k-th frame)
+    car_length: tuple[float, float] | None = None  # px, instead of the default range of car lengths
+    object_contrast: float = 1.0  # < 1: object colours pulled towards a road grey (faint objects)
+    shared_roads: float = 0.0  # chance that an object joins an earlier one's road (dense traffic)
 
     def __post_init__(self):
         bad = [c for c in self.classes if c not in CLASSES]
@@ -38,6 +43,8 @@ class ClipConfig:
             raise ValueError(f"unknown classes {bad}; known: {', '.join(CLASSES)}")
         if self.frames < 1 or self.objects < 0 or self.size < 64:
             raise ValueError("need frames >= 1, objects >= 0 and size >= 64")
+        if self.step < 1 or not 0 < self.object_contrast <= 1:
+            raise ValueError("need step >= 1 and 0 < object_contrast <= 1")
 
 
 @dataclass
@@ -80,13 +87,23 @@ class SyntheticClip:
 
     def _new_mover(self, rng, oid: int, cls: str) -> Mover:
         s, j = self.cfg.size, self.margin
-        length = rng.uniform(*SIZE_RANGES[cls])
+        length = rng.uniform(*(self.cfg.car_length if cls == "car" and self.cfg.car_length else SIZE_RANGES[cls]))
         parts = BUILDERS[cls](rng, length)
-        speed = rng.uniform(*SPEEDS[cls])
+        speed = rng.uniform(*SPEEDS[cls]) * self.cfg.step
         heading = rng.uniform(0, 2 * np.pi)
         if cls == "car" and rng.random() < 0.6:
             heading = rng.choice([0, 0.5, 1, 1.5]) * np.pi + rng.normal(0, 0.02)
         start = 1
+        if self.cfg.shared_roads and self.movers and rng.random() < self.cfg.shared_roads:
+            other = self.movers[int(rng.integers(len(self.movers)))]
+            if other.start == 1 and other.cls == cls:  # on its road, either way, in another lane
+                along = np.array([np.cos(other.heading), np.sin(other.heading)])
+                side = np.array([-along[1], along[0]])
+                lane = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1]) * rng.uniform(-2.0, 2.0)
+                pos = other.pos + along * rng.uniform(-0.4, 0.4) * s + side * lane
+                if np.all((pos > j) & (pos < s + j)):
+                    heading = other.heading + (np.pi if rng.random() < 0.5 else 0.0) + rng.normal(0, 0.01)
+                    return Mover(oid, cls, parts, self._colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
         if self.movers and rng.random() < 0.25:  # a close pair: beside an earlier object, same course
             other = self.movers[int(rng.integers(len(self.movers)))]
             if other.cls == cls and other.start == 1:
@@ -94,7 +111,7 @@ class SyntheticClip:
                 side = np.array([-np.sin(heading), np.cos(heading)])
                 gap = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1]) * rng.uniform(1.4, 2.2)
                 pos = other.pos + side * gap * rng.choice([-1, 1])
-                return Mover(oid, cls, parts, body_colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
+                return Mover(oid, cls, parts, self._colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
         if rng.random() < 0.3:  # enters from outside during the clip
             start = int(rng.integers(1, max(2, self.cfg.frames // 2)))
             edge = rng.integers(4)
@@ -110,8 +127,16 @@ class SyntheticClip:
             turn_frames = int(rng.integers(10, 30))
             turn_at = start + int(rng.integers(0, max(1, self.cfg.frames)))
             turn_rate = rng.choice([-1, 1]) * rng.uniform(0.3, 1.6) / turn_frames
-        return Mover(oid, cls, parts, body_colour(rng, cls), start, np.asarray(pos, float), heading, speed,
+            turn_frames = max(1, turn_frames // self.cfg.step)  # the same turn over fewer clip frames
+            turn_rate *= self.cfg.step
+        return Mover(oid, cls, parts, self._colour(rng, cls), start, np.asarray(pos, float), heading, speed,
                      turn_at, turn_rate, turn_frames)
+
+    def _colour(self, rng, cls: str) -> np.ndarray:
+        colour = body_colour(rng, cls)
+        if self.cfg.object_contrast == 1:
+            return colour
+        return ROAD_GREY + self.cfg.object_contrast * (colour - ROAD_GREY)
 
     def _draw_context(self, rng) -> None:
         """Roads, taxiways, water and rail under the paths; buildings; parked look-alikes."""
