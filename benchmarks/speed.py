@@ -1,6 +1,6 @@
 """Speed ratios measured side by side in one run.
 
-    python -m benchmarks.speed [--only windows,batching,kalman,decode,generator,pipeline] [--quick]
+    python -m benchmarks.speed [--only windows,batching,kalman,decode,generator,pipeline,stages] [--quick]
 
 Prints the machine, torch version and threads, then one table per measurement with both
 timings and their ratio.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-SECTIONS = ("windows", "batching", "kalman", "decode", "generator", "pipeline")
+SECTIONS = ("windows", "batching", "kalman", "decode", "generator", "pipeline", "stages")
 
 
 def _best(fn, repeat: int = 3) -> float:
@@ -196,6 +196,28 @@ def bench_pipeline(quick: bool) -> list[str]:
             dt = time.perf_counter() - t
             s = pipe.stats
             lines.append(f"  {k:>7} {n / dt:>8.2f} {s.prompts / max(n, 1):>14.1f} {s.encoder_passes / max(n, 1):>21.1f}")
+    return lines
+
+
+def bench_stages(quick: bool) -> list[str]:
+    """The tracker's own stages (platform shift, template matching, association: "track"; the
+    moving-blob detector: "discover") against segmentation, at 160 cars of the jilin preset."""
+    from data.synthetic.__main__ import preset_config, write_clip
+    from pipeline.core import Pipeline, PipelineConfig
+
+    frames = 8 if quick else 15
+    lines = [f"pipeline stages, jilin preset, 1024 x 1024, 160 cars, {frames} frames, tiny on this CPU",
+             f"  {'run':<10} {'track s':>8} {'discover s':>11} {'segment s':>10} {'(track + discover) / segment':>29}"]
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "jilin"
+        write_clip(out, preset_config("jilin", objects=160, frames=frames, seed=3), progress=False)
+        for name, cfg in (("init-gt", PipelineConfig(init_gt=str(out / "gt.txt"))), ("discovery", PipelineConfig())):
+            pipe = Pipeline(cfg)
+            for _ in pipe.run(out / "clip.avi"):
+                pass
+            sec = pipe.stats.seconds
+            ratio = (sec["track"] + sec["discover"]) / max(sec["segment"], 1e-9)
+            lines.append(f"  {name:<10} {sec['track']:>8.2f} {sec['discover']:>11.2f} {sec['segment']:>10.2f} {ratio:>29.3f}")
     return lines
 
 
