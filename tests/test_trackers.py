@@ -388,3 +388,17 @@ def test_a_moving_edge_of_a_large_object_is_not_its_detection():
     assert np.isnan(tr.motion[0]).all()
     tr.propose([[104, 50, 164, 62]], new_tracks=False)
     assert np.allclose(tr.motion[0], [134, 56])
+
+
+def test_tracks_started_on_the_moving_edges_of_one_large_object_become_one():
+    """Differencing shows a slow train as blobs at its ends; each starts a tentative track, and
+    the confident mask of the whole train holds both: one track remains, on the train."""
+    tr = MaskTracker((200, 300))
+    tr.predict(1)
+    tr.propose([[100, 50, 106, 56], [140, 50, 146, 56]])
+    assert len(tr) == 2
+    train = [95, 48, 150, 58]
+    res = tr.update(1, [_box_mask(train), _box_mask(train)], [0.9, 0.9])
+    assert len(tr) == 1 and len(res.pending) == 1
+    assert np.allclose(res.pending.boxes[0], train)
+    assert np.allclose(tr.predicted_boxes()[0], train)

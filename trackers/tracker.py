@@ -132,7 +132,7 @@ def _centred(centres: np.ndarray, wh: np.ndarray) -> np.ndarray:
 class MaskTracker:
     # per-track arrays, kept in step by ``_append`` and ``_keep``
     _FIELDS = ("ids", "mean", "cov", "n_obs", "hits", "misses", "state", "classes", "given", "has_given",
-               "ref_area", "size", "pad", "motion", "motion_src", "unsupported")
+               "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported")
 
     def __init__(self, frame_size: tuple[int, int], config: TrackerConfig | None = None):
         self.cfg = config or TrackerConfig()
@@ -155,6 +155,7 @@ class MaskTracker:
         self.pad = np.zeros((0, 2))  # px the user's box adds around the object's mask (NaN until a mask)
         self.motion = np.zeros((0, 2))  # this frame's motion-measured centre (NaN: none)
         self.motion_src = np.zeros(0, np.int64)  # TEMPLATE or DETECTION (NONE: no measurement)
+        self.parts = np.zeros(0, bool)  # this frame: blobs much smaller than the object moved inside it
         self.unsupported = np.zeros(0, np.int64)  # frames in a row measured by template matching alone
         self.platform_shift = np.zeros(2)  # the last frame's platform motion (dx, dy)
         self._gray: np.ndarray | None = None  # the previous frame, grey
@@ -199,7 +200,7 @@ class MaskTracker:
             classes=classes, given=boxes, has_given=np.ones(n, bool),
             ref_area=np.prod(wh, axis=1) if sized else np.full(n, np.nan),
             size=wh if sized else np.full((n, 2), np.nan), pad=np.full((n, 2), np.nan),
-            motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64),
+            motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64), parts=np.zeros(n, bool),
             unsupported=np.zeros(n, np.int64),
         )
         return ids
@@ -227,12 +228,18 @@ class MaskTracker:
         if len(lost):
             free = self._associate(lost, boxes, free)
         boxes = boxes[free]
-        live = self.state != LOST
-        if live.any() and len(boxes):
-            pred = self.corrected_boxes()
-            ov = iou_matrix(boxes, pred[live])
-            near = centre_distance(boxes, pred[live]) < 0.5 * np.hypot(*(pred[live, 2:] - pred[live, :2]).T)[None]
-            boxes = boxes[~((ov > self.cfg.suppress_iou) | near).any(axis=1)]
+        live = np.flatnonzero(self.state != LOST)
+        if len(live) and len(boxes):
+            pred = self.corrected_boxes()[live]
+            c = (boxes[:, :2] + boxes[:, 2:]) / 2
+            inside = ((c[:, None] >= pred[None, :, :2]) & (c[:, None] <= pred[None, :, 2:])).all(axis=2)
+            # the moving edges of a large object: they support it (it moves), not measure it
+            longer = (pred[:, 2:] - pred[:, :2]).max(axis=1)
+            small = (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[:, None] < self.cfg.detection_min_size * longer[None]
+            self.parts[live[(inside & small).any(axis=0)]] = True
+            ov = iou_matrix(boxes, pred)
+            near = centre_distance(boxes, pred) < 0.5 * np.hypot(*(pred[:, 2:] - pred[:, :2]).T)[None]
+            boxes = boxes[~((ov > self.cfg.suppress_iou) | near | inside).any(axis=1)]
         if not new_tracks:
             return np.zeros(0, np.int64)
         ids = self.add(boxes, confirmed=False, sized=False)
@@ -308,6 +315,7 @@ class MaskTracker:
         self.frame = frame
         self.motion = np.full((len(self), 2), np.nan)
         self.motion_src = np.full(len(self), NONE, np.int64)
+        self.parts = np.zeros(len(self), bool)
         if gray is not None and self._gray is not None and mcfg.enabled and seen.any():
             pred = self.predicted_boxes()
             idx = np.flatnonzero(seen)
@@ -426,7 +434,8 @@ class MaskTracker:
         if n == 0:
             return _empty_result()
 
-        measured, source, rejected = self._measure(masks, scores, offsets, prompts)
+        measured, source, rejected, raw = self._measure(masks, scores, offsets, prompts)
+        merged = self._merge_parts(raw, scores, measured, source, prompts)
         ok = source != NONE
 
         # measured: first measurement initiates, later ones update the filter
@@ -458,7 +467,7 @@ class MaskTracker:
         self.unsupported[ok] = np.where(source[ok] == TEMPLATE, self.unsupported[ok] + 1, 0)
         # a tentative track is confirmed by moving evidence only: a parked look-alike or moving
         # texture gives plausible masks, not detections that follow one motion frame after frame
-        supported = ok & ((self.state != TENTATIVE) | (self.motion_src == DETECTION) | self._mask_only)
+        supported = ok & ((self.state != TENTATIVE) | (self.motion_src == DETECTION) | self.parts | self._mask_only)
         self.hits[supported] += 1
         self.misses[ok] = 0
         self.state[ok & (self.state == LOST)] = CONFIRMED
@@ -474,6 +483,7 @@ class MaskTracker:
         self.state[miss & (self.state == CONFIRMED)] = LOST
         remove = (miss & (self.state == TENTATIVE)) | (self.misses > self.cfg.max_age)
         remove |= (self.state == TENTATIVE) & ~supported & (self.n_obs > 1)
+        remove |= merged
 
         result = self._result(ok & (self.state == CONFIRMED), measured, scores, source)
         result.rejected = rejected
@@ -511,6 +521,7 @@ class MaskTracker:
         pred = self.predicted_boxes()
         corrected = self.corrected_boxes()
         measured = np.full((n, 4), np.nan)
+        raw = np.full((n, 4), np.nan)  # every mask's box, used or not
         source = np.full(n, NONE, np.int64)
         rejected = {}
         # a mask filling the prompt is a leak only where the prompt leaves room around the
@@ -525,6 +536,8 @@ class MaskTracker:
         user = self.has_given & ~np.isnan(self.size[:, 0])  # a user's box, given in this frame
         for i in range(n):
             box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
+            if box is not None:
+                raw[i] = box
             widened = not self.has_given[i] and roomy[i]
             reference = self.given[i] if self.has_given[i] else corrected[i]
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i])
@@ -545,7 +558,39 @@ class MaskTracker:
             elif user[i]:
                 measured[i] = self.given[i]  # the user's own box is where the object is
                 source[i] = GIVEN
-        return measured, source, rejected
+        return measured, source, rejected, raw
+
+    def _merge_parts(self, raw, scores, measured, source, prompts) -> np.ndarray:
+        """Tentative tracks started on the moving edges of one large object (a train's
+        couplings, an airplane's nose and tail): where a tentative track's mask is confident,
+        large, and holds the places of other tentative tracks or is much larger than the blob
+        it was prompted from, the track starts again as the mask's object and the tracks inside
+        end. Returns the tracks that end."""
+        cfg = self.cfg
+        n = len(raw)
+        ended = np.zeros(n, bool)
+        wh = raw[:, 2:] - raw[:, :2]
+        leaked = np.all(np.abs(raw - prompts.boxes) <= cfg.gate.leak_margin, axis=1)
+        candidates = ((self.state == TENTATIVE) & ~np.isnan(raw[:, 0]) & (scores >= cfg.small_mask_score)
+                      & (np.nan_to_num(wh).max(axis=1) >= cfg.mask_min_size) & ~leaked & (source != MASK))
+        if not candidates.any():
+            return ended
+        pred = self.corrected_boxes()
+        centres = (pred[:, :2] + pred[:, 2:]) / 2
+        pred_area = np.prod(pred[:, 2:] - pred[:, :2], axis=1)
+        for i in np.flatnonzero(candidates)[np.argsort(-np.prod(wh[candidates], axis=1))]:
+            if ended[i]:
+                continue
+            inside = (self.state == TENTATIVE) & ~ended & np.all((centres >= raw[i, :2]) & (centres <= raw[i, 2:]), axis=1)
+            inside[i] = False
+            if not inside.any() and np.prod(wh[i]) < cfg.gate.max_area_ratio * pred_area[i]:
+                continue
+            ended |= inside
+            measured[i], source[i] = raw[i], MASK
+            self.hits[i] = max(self.hits[i], self.hits[inside].max(initial=0))
+            self.n_obs[i] = 0  # a new object: its filter starts again from the mask
+            self.ref_area[i] = np.nan
+        return ended
 
     def _keep(self, keep: np.ndarray) -> None:
         for name in self._FIELDS:
