@@ -22,7 +22,9 @@ class MotionConfig:
     template_pad: float = 0.0  # the template is the object's box grown by this x its size ...
     min_template: int = 7  # ... and at least this many px on a side
     max_template: int = 24  # larger objects are matched on a frame shrunk to this template size
-    new_search: float = 2.0  # search radius of a track without velocity: this x its longer side
+    new_search: float = 2.0  # search radius of a track without velocity: this x its longer side ...
+    new_search_discovered: float = 3.0  # ... for a discovered track, whose box is its moving blob:
+    #                                     the object's body, where a user's box has a margin
     k_sigma: float = 3.0  # a track with velocity: this many position sigmas ...
     min_search: float = 3.0  # ... plus this many px
     candidates: int = 3  # best places per track, shared out among tracks without conflict
