@@ -272,7 +272,8 @@ class Pipeline:
                     tracker.add(boxes, classes, confirmed=True)
                 t1 = time.perf_counter()
                 if discovery.cfg.enabled:
-                    tracker.propose(discovery(fr.image), new_tracks=cfg.discovering)
+                    swept = tracker.swept_boxes(2 * discovery.cfg.gap)
+                    tracker.propose(discovery(fr.image, swept), new_tracks=cfg.discovering)
                 t2 = time.perf_counter()
                 prompts = tracker.prompts()
                 pred = self.predictor.predict(fr.image, prompts.boxes)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .motion import global_shift
+
 
 @dataclass
 class DiscoveryConfig:
@@ -48,15 +50,6 @@ class MotionDiscovery:
     def reset(self) -> None:
         self.history.clear()
 
-    def _shift(self, ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
-        """Translation (dx, dy) that maps ``ref`` onto ``cur``."""
-        d = self.cfg.downscale
-        a = cv2.resize(ref, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA).astype(np.float32)
-        b = cv2.resize(cur, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA).astype(np.float32)
-        window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
-        (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
-        return np.array([dx, dy]) * d
-
     def _aligned_diff(self, ref: np.ndarray, cur: np.ndarray, shift: np.ndarray) -> np.ndarray:
         dx, dy = shift
         m = np.float32([[1, 0, dx], [0, 1, dy]])
@@ -71,7 +64,9 @@ class MotionDiscovery:
         diff[:, -border:] = 0
         return diff
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+        """exclude: [N, 4] xyxy boxes left out of the registration (the tracked objects over the
+        compared frames: on smooth ground a lone contrasted mover would drive it)."""
         if not self.cfg.enabled:
             return np.zeros((0, 4))
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -85,8 +80,8 @@ class MotionDiscovery:
         # each reference is registered to the current frame directly: chaining frame-to-frame
         # shifts accumulates their errors (about 0.05 px a step), and edges turn into motion
         cur, mid, old = self.history[-1], self.history[-1 - gap], self.history[-1 - 2 * gap]
-        d = np.minimum(self._aligned_diff(mid, cur, self._shift(mid, cur)),
-                       self._aligned_diff(old, cur, self._shift(old, cur)))
+        d = np.minimum(self._aligned_diff(mid, cur, global_shift(mid, cur, self.cfg.downscale, exclude)),
+                       self._aligned_diff(old, cur, global_shift(old, cur, self.cfg.downscale, exclude)))
         sigma = 1.4826 * np.median(np.abs(d - np.median(d)))
         # local noise: the mean difference around each pixel (x 1.25 gives a Gaussian's sigma),
         # with the differences clipped so that a mover does not raise its own threshold

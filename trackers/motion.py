@@ -40,16 +40,32 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.asarray(image, np.float32)
 
 
-def global_shift(ref: np.ndarray, cur: np.ndarray, downscale: int = 0) -> np.ndarray:
+def _keep(shape, boxes: np.ndarray, d: int) -> np.ndarray:
+    """1 outside ``boxes`` (grown by a pixel, in a frame shrunk by ``d``), 0 inside, soft edges."""
+    keep = np.ones(shape, np.float32)
+    h, w = shape
+    for x1, y1, x2, y2 in np.asarray(boxes, np.float64) / d:
+        keep[int(np.clip(np.floor(y1) - 1, 0, h)) : int(np.clip(np.ceil(y2) + 1, 0, h)),
+             int(np.clip(np.floor(x1) - 1, 0, w)) : int(np.clip(np.ceil(x2) + 1, 0, w))] = 0
+    return cv2.GaussianBlur(keep, (0, 0), 1.5)
+
+
+def global_shift(ref: np.ndarray, cur: np.ndarray, downscale: int = 0, exclude: np.ndarray | None = None) -> np.ndarray:
     """Translation (dx, dy) that maps grey frame ``ref`` onto ``cur`` (phase correlation on the
-    frame shrunk by ``downscale``; 0: to 1024 px at most)."""
+    frame shrunk by ``downscale``; 0: to 1024 px at most). ``exclude``: [N, 4] xyxy boxes left
+    out of both frames (the tracked objects, where they were and where they are predicted): on
+    smooth ground a lone contrasted mover would otherwise drive the correlation."""
     d = int(downscale) if downscale else int(np.ceil(max(ref.shape) / 1024))
     d = max(d, 1)
     if d > 1:
         ref = cv2.resize(ref, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA)
         cur = cv2.resize(cur, None, fx=1 / d, fy=1 / d, interpolation=cv2.INTER_AREA)
     window = cv2.createHanningWindow(ref.shape[::-1], cv2.CV_32F)
-    (dx, dy), _ = cv2.phaseCorrelate(np.float32(ref), np.float32(cur), window)
+    ref, cur = np.array(ref, np.float32), np.array(cur, np.float32)  # phaseCorrelate writes into its inputs
+    if exclude is not None and len(exclude):
+        ref = (ref - ref.mean()) * _keep(ref.shape, exclude, d)
+        cur = (cur - cur.mean()) * _keep(cur.shape, exclude, d)
+    (dx, dy), _ = cv2.phaseCorrelate(ref, cur, window)
     return np.array([dx, dy]) * d
 
 

@@ -125,6 +125,10 @@ def _empty_result(live: int = 0) -> TrackResult:
                        np.zeros(0, np.int64), live)
 
 
+def _moved(boxes: np.ndarray, d: np.ndarray) -> np.ndarray:
+    return boxes + np.concatenate([d, d], axis=1)
+
+
 def _centred(centres: np.ndarray, wh: np.ndarray) -> np.ndarray:
     return np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
 
@@ -308,7 +312,9 @@ class MaskTracker:
         mcfg = self.cfg.motion
         self.platform_shift = np.zeros(2)
         if gray is not None and self._gray is not None and mcfg.platform and self._gray.shape == gray.shape:
-            self.platform_shift = global_shift(self._gray, gray, mcfg.platform_downscale)
+            # the tracked objects left out: where they were, and where their velocity puts them now
+            exclude = np.concatenate([before, _moved(before, self.mean[:, 4:6] * max(steps, 1))]) if len(self) else None
+            self.platform_shift = global_shift(self._gray, gray, mcfg.platform_downscale, exclude)
             self.mean[:, :2] += self.platform_shift
         for _ in range(steps):
             self.mean, self.cov = self.kf.predict(self.mean, self.cov)
@@ -337,6 +343,14 @@ class MaskTracker:
             self._keep(~gone)
         self._prompts = None
         return self.prompts()
+
+    def swept_boxes(self, frames: int) -> np.ndarray:
+        """[N, 4] boxes covering each live track from ``frames`` frames ago to its prediction now
+        (by its velocity): where the tracked objects were over that time."""
+        live = self.state != LOST
+        now = self.predicted_boxes()[live]
+        then = _moved(now, -self.mean[live, 4:6] * frames)
+        return np.concatenate([np.minimum(now[:, :2], then[:, :2]), np.maximum(now[:, 2:], then[:, 2:])], axis=1)
 
     def _share_out(self, centres: np.ndarray, scores: np.ndarray, diag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One place per track from its candidate places ([M, K, 2] with scores [M, K]), no
