@@ -206,18 +206,19 @@ class Pipeline:
 
         mcfg = self.cfg.tracker.motion
         frames = [h for h in held if h.image is not None]
-        # per track: (frame index, box) of its first two reports
+        # per track: (frame index, box, class) of its first two reports
         first: dict[int, list] = {}
         for k, h in enumerate(frames):
-            for i, b in zip(h.tracks.ids.tolist(), h.tracks.boxes):
+            for i, b, c in zip(h.tracks.ids.tolist(), h.tracks.boxes, h.tracks.classes.tolist()):
                 if i in ids and len(first.setdefault(i, [])) < 2:
-                    first[i].append((k, b))
+                    first[i].append((k, b, c))
         grays: dict[int, np.ndarray] = {}
         gray = lambda k: grays.setdefault(k, to_gray(frames[k].image))  # noqa: E731
+        found: dict[int, list] = {}  # frame index -> [(track, box, score, class)]
         for i, recs in first.items():
             if len(recs) < 2 or recs[0][0] == 0:
                 continue
-            (ka, a), (kb, b) = recs
+            (ka, a, cls), (kb, b, _) = recs
             v = ((b[:2] + b[2:]) - (a[:2] + a[2:])) / 2 / (kb - ka)
             k, box = ka, a
             while k > 0:
@@ -229,21 +230,28 @@ class Pipeline:
                     break
                 k -= 1
                 box = np.r_[where[0, 0] - size / 2, where[0, 0] + size / 2]
-                self._report_back(frames[k], i, box, float(score[0, 0]))
+                found.setdefault(k, []).append((i, box, float(score[0, 0]), cls))
+        for k, objects in found.items():
+            self._report_back(frames[k], objects)
 
-    def _report_back(self, fr: FrameResult, track: int, box: np.ndarray, score: float) -> None:
+    def _report_back(self, fr: FrameResult, objects: list) -> None:
+        """Add ``objects`` [(track, box, score, class)] to a held frame's report, segmented in
+        one call."""
         from trackers.tracker import TEMPLATE, TrackResult
 
         h, w = fr.image.shape[:2]
-        box = np.clip(box, 0, [w, h, w, h])
-        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        boxes = np.clip(np.array([o[1] for o in objects], np.float64).reshape(-1, 4), 0, [w, h, w, h])
+        keep = np.flatnonzero((boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1))
+        if not len(keep):
             return
-        pred = self.predictor.predict(fr.image, box[None])
-        mask = clip_to_box(pred.masks[0], pred.offsets[0], box) if self.cfg.clip_to_prompt else pred.masks[0]
-        fr.tracks.extend(TrackResult(np.array([track]), box[None], np.array([score]), np.array([-1]),
-                                     np.array([-1]), sources=np.array([TEMPLATE])))
-        fr.masks = fr.masks + [mask]
-        fr.offsets = np.concatenate([fr.offsets.reshape(-1, 2), pred.offsets[:1]])
+        boxes = boxes[keep]
+        pred = self.predictor.predict(fr.image, boxes)
+        masks = [clip_to_box(m, o, b) if self.cfg.clip_to_prompt else m for m, o, b in zip(pred.masks, pred.offsets, boxes)]
+        fr.tracks.extend(TrackResult(np.array([objects[j][0] for j in keep]), boxes,
+                                     np.array([objects[j][2] for j in keep]), np.array([objects[j][3] for j in keep]),
+                                     np.full(len(keep), -1), sources=np.full(len(keep), TEMPLATE)))
+        fr.masks = fr.masks + masks
+        fr.offsets = np.concatenate([fr.offsets.reshape(-1, 2), pred.offsets.reshape(-1, 2)])
 
     def _frames(self, clip: str | Path) -> Iterator[FrameResult]:
         cfg = self.cfg
