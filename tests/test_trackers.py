@@ -412,3 +412,21 @@ def test_tracks_started_on_the_moving_edges_of_one_large_object_become_one():
     assert len(tr) == 1 and len(res.pending) == 1
     assert np.allclose(res.pending.boxes[0], train)
     assert np.allclose(tr.predicted_boxes()[0], train)
+
+
+def test_a_small_object_once_segmented_confidently_keeps_its_masks():
+    """Under mask_min_size the motion measurement is used, unless the segmenter was confident of
+    the object once: its later, less confident masks that pass the gate still measure it."""
+    ground = _ground(seed=2)
+    box = lambda f: np.array([40 + 4 * f, 60, 48 + 4 * f, 68], float)  # 8 px, 4 px a frame
+    tr = MaskTracker((160, 240))
+    sources = []
+    for f in range(1, 6):
+        tr.predict(f, _scene(ground, [box(f)]))
+        if f == 1:
+            tr.add([box(1)])
+        k = len(tr.prompts())
+        res = tr.update(f, [_box_mask(box(f), (160, 240))] * k, np.full(k, 0.9 if f == 1 else 0.5))
+        sources.append(int(res.sources[0]))
+        assert np.allclose(res.boxes[0], box(f)), f
+    assert sources == [MASK] * 5

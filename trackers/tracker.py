@@ -51,7 +51,8 @@ class TrackerConfig:
     new_track_margin: float = 0.15  # one observation, no velocity yet: widen by this x the box size
     motion_margin: float = 0.15  # a prompt centred on the motion measurement: object + this x size
     mask_min_size: float = 16.0  # px: below this longer side the motion measurement is used ...
-    small_mask_score: float = 0.7  # ... unless the segmenter's predicted IoU reaches this
+    small_mask_score: float = 0.7  # ... unless the segmenter's predicted IoU reaches this (then
+    #                                its later masks that pass the gate measure the object too)
     mask_max_shift: float = 0.5  # a mask whose centre is off the motion measurement by more than
     #                              this x the object's diagonal disagrees with it and is not used
     n_init: int = 3  # detection-supported hits to confirm a tentative track
@@ -549,6 +550,9 @@ class MaskTracker:
         # with motion measured, an object too small for a mask to add anything is measured by motion
         small = (known.max(axis=1) < cfg.mask_min_size) & (not self._mask_only)
         user = self.has_given & ~np.isnan(self.size[:, 0])  # a user's box, given in this frame
+        # a small object the segmenter once measured confidently: its masks keep measuring it
+        sized = ~np.isnan(self.size[:, 0])
+        trusted = (sized & ~np.isnan(self.pad[:, 0])) | (~sized & ~np.isnan(self.ref_area))
         for i in range(n):
             box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
             if box is not None:
@@ -560,7 +564,7 @@ class MaskTracker:
                 off = np.linalg.norm((box[:2] + box[2:]) / 2 - self.motion[i])
                 if off > cfg.mask_max_shift * np.hypot(*wh[i]):
                     why = "off the motion measurement"
-            if why is None and (not small[i] or scores[i] >= cfg.small_mask_score):
+            if why is None and (not small[i] or scores[i] >= cfg.small_mask_score or trusted[i]):
                 measured[i] = box
                 source[i] = MASK
                 continue
