@@ -57,8 +57,6 @@ class TrackerConfig:
     #                              this x the object's diagonal disagrees with it and is not used
     n_init: int = 3  # detection-supported hits to confirm a tentative track
     max_age: int = 10  # misses before a track is removed
-    reacquire_iou: float = 0.05  # a discovered box takes back a lost track at this IoU ...
-    reacquire_distance: float = 1.5  # ... or within this many box diagonals of its prediction
     suppress_iou: float = 0.05  # discovered boxes overlapping a live track are dropped
     detection_gate: float = 0.5  # a detection is a track's within this x its diagonal of the
     #                              track's motion measurement (2 px at least) ...
@@ -153,7 +151,7 @@ class MaskTracker:
         self.misses = np.zeros(0, np.int64)
         self.state = np.zeros(0, np.int64)
         self.classes = np.zeros(0, np.int64)
-        self.given = np.zeros((0, 4))  # the box a new or reacquired track is prompted with
+        self.given = np.zeros((0, 4))  # the box a new track is prompted with (its user or discovered box)
         self.has_given = np.zeros(0, bool)
         self.ref_area = np.zeros(0)  # the object's size (NaN until known): see GateConfig
         self.size = np.zeros((0, 2))  # w, h of the user's box convention (NaN: report the measured box)
@@ -239,8 +237,7 @@ class MaskTracker:
             c = (boxes[:, :2] + boxes[:, 2:]) / 2
             inside = ((c[:, None] >= pred[None, :, :2]) & (c[:, None] <= pred[None, :, 2:])).all(axis=2)
             # the moving edges of a large object: they support it (it moves), not measure it
-            longer = (pred[:, 2:] - pred[:, :2]).max(axis=1)
-            small = (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[:, None] < self.cfg.detection_min_size * longer[None]
+            small = self._parts(boxes, pred[:, 2:] - pred[:, :2])
             self.parts[live[(inside & small).any(axis=0)]] = True
             ov = iou_matrix(boxes, pred)
             near = centre_distance(boxes, pred) < 0.5 * np.hypot(*(pred[:, 2:] - pred[:, :2]).T)[None]
@@ -260,8 +257,7 @@ class MaskTracker:
         wh = pred[:, 2:] - pred[:, :2]
         diag = np.hypot(wh[:, 0], wh[:, 1])
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        longer = np.where(np.isnan(self.size[tracks]), wh, self.size[tracks]).max(axis=1)
-        too_small = (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[None] < self.cfg.detection_min_size * longer[:, None]
+        too_small = self._parts(boxes, np.where(np.isnan(self.size[tracks]), wh, self.size[tracks])).T
         has_motion = ~np.isnan(self.motion[tracks, 0])
         for stage in (has_motion, ~has_motion):
             rows = np.flatnonzero(stage)
@@ -284,6 +280,11 @@ class MaskTracker:
             free = np.delete(free, matches[:, 1])
         self._prompts = None
         return free
+
+    def _parts(self, boxes: np.ndarray, wh: np.ndarray) -> np.ndarray:
+        """[D, T]: detection d is too small to be object t of size ``wh`` [T, 2] (a moving edge)."""
+        longer = wh.max(axis=1)
+        return (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[:, None] < self.cfg.detection_min_size * longer[None]
 
     # -- predict ---------------------------------------------------------------------------
     def predicted_boxes(self) -> np.ndarray:
@@ -528,10 +529,11 @@ class MaskTracker:
         """No motion measurement of any kind this frame (the tracker is fed masks alone)."""
         return self._gray is None
 
-    def _measure(self, masks, scores, offsets, prompts) -> tuple[np.ndarray, np.ndarray, dict]:
+    def _measure(self, masks, scores, offsets, prompts) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
         """Each track's measured box this frame and where it came from: its mask where the mask
         passes the gate, agrees with the motion measurement and the object is large enough for
-        a mask to help; else the motion measurement; else nothing."""
+        a mask to help; else the motion measurement; else nothing. Also every mask's own box
+        (NaN where empty), used or not."""
         n = len(prompts)
         cfg = self.cfg
         pred = self.predicted_boxes()
