@@ -20,3 +20,53 @@ def tight_box(mask: np.ndarray, offset=(0, 0)) -> np.ndarray:
     cols = np.flatnonzero(mask.any(axis=0))
     x, y = offset
     return np.array([x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1], dtype=np.float64)
+
+
+KEEP = ("all", "centre", "largest")
+
+
+def clean_mask(mask: np.ndarray, box, keep: str = "all", fill_holes: bool = False, gap: float = 0.03) -> np.ndarray:
+    """The part of a box-prompted mask that is the prompted object.
+
+    mask: boolean; box: the prompt's xyxy in the mask's pixels. keep: ``all`` (the mask as it
+    is), ``largest`` (its largest 8-connected part), or ``centre`` (the parts that reach the
+    middle third of the box, with the parts within ``gap`` x the box's longer side of them: an
+    airplane's wing cut from its body by a seam stays, pieces of shadow, markings or a neighbour
+    farther off go; the largest part where none reaches the middle). fill_holes: seams narrower
+    than that gap are closed and background enclosed by the mask becomes object (a dark
+    windscreen inside a car's outline).
+    """
+    import cv2
+
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
+    mask = np.asarray(mask, bool)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    r = int(gap * max(x2 - x1, y2 - y1))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    out = mask
+    if keep != "all" and mask.any():
+        grouped = cv2.dilate(mask.astype(np.uint8), kernel) if r and keep == "centre" else mask.astype(np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+        if n > 2:
+            sizes = np.bincount(labels[mask], minlength=n)
+            chosen = np.array([np.argmax(sizes[1:]) + 1])
+            if keep == "centre":
+                h, w = mask.shape
+                cx1, cx2 = (int(np.clip(v, 0, w)) for v in (np.floor(x1 + (x2 - x1) / 3), np.ceil(x2 - (x2 - x1) / 3)))
+                cy1, cy2 = (int(np.clip(v, 0, h)) for v in (np.floor(y1 + (y2 - y1) / 3), np.ceil(y2 - (y2 - y1) / 3)))
+                central = np.unique(labels[cy1:cy2, cx1:cx2][mask[cy1:cy2, cx1:cx2]])
+                if len(central):
+                    chosen = central
+            out = mask & np.isin(labels, chosen)
+    if fill_holes and out.any():
+        if r:
+            pad = r + 1
+            closed = cv2.morphologyEx(np.pad(out, pad).astype(np.uint8), cv2.MORPH_CLOSE, kernel)
+            out = out | (closed[pad:-pad, pad:-pad] > 0)
+        # background not connected to the crop's border is enclosed by the object
+        pad = np.pad(~out, 1, constant_values=True).astype(np.uint8)
+        n, labels = cv2.connectedComponents(pad, connectivity=4)
+        outside = labels == labels[0, 0]
+        out = out | ~outside[1:-1, 1:-1]
+    return out

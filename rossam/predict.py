@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-share", action="store_true", help="one window per object, as the reference code")
     p.add_argument("--fixed-zoom", action="store_true", help="the paper's fixed window (x2) for every object, "
                    "instead of smaller windows for small objects")
+    p.add_argument("--keep", default="centre", choices=("centre", "largest", "all"),
+                   help="which parts of a mask are kept: those at the box's centre (default), the largest, or all")
+    p.add_argument("--keep-holes", action="store_true", help="leave holes enclosed by a mask unfilled")
     return p
 
 
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         boxes = read_boxes_file(args.boxes) if args.boxes else np.array([parse_box(b) for b in args.box])
         device = resolve_device(args.device)
         model = build_rossam(args.variant, args.checkpoint).to(device)
-        pred = BoxPredictor(model, share_windows=not args.no_share, adaptive_zoom=not args.fixed_zoom).predict(image, boxes)
+        pred = BoxPredictor(model, share_windows=not args.no_share, adaptive_zoom=not args.fixed_zoom,
+                            keep=args.keep, fill_holes=not args.keep_holes).predict(image, boxes)
     except (OSError, ValueError) as e:
         print(f"rossam.predict: {e}", file=sys.stderr)
         return 2

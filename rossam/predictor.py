@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data.masks import tight_box
+from data.masks import KEEP, clean_mask, tight_box
 
 from .model import PIXEL_MEAN, RosSam
 from .windows import Window, crop_window, plan_windows, validate_boxes, window_sizes
@@ -81,7 +81,9 @@ class BoxPredictor:
     smaller windows (down to a quarter of the variant's, so zoomed up to x8; see
     ``window_sizes``); False keeps the paper's fixed window and x2 zoom. batch_size: windows per
     encoder call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM); None
-    takes the model's own setting (recorded in the checkpoint it was loaded from).
+    takes the model's own setting (recorded in the checkpoint it was loaded from). keep,
+    fill_holes: the mask clean-up of ``data.masks.clean_mask`` (which parts of a mask are the
+    prompted object; whether enclosed holes are filled).
     """
 
     def __init__(
@@ -94,6 +96,8 @@ class BoxPredictor:
         batch_size: int = 16,
         hq_token_only: bool | None = None,
         mask_threshold: float = 0.0,
+        keep: str = "centre",
+        fill_holes: bool = True,
     ):
         self.model = model.eval()
         self.window = model.variant.window
@@ -105,6 +109,10 @@ class BoxPredictor:
         self.batch_size = batch_size
         self.hq_token_only = model.hq_token_only if hq_token_only is None else hq_token_only
         self.mask_threshold = mask_threshold
+        if keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
+        self.keep = keep
+        self.fill_holes = fill_holes
         self.encoder_passes = 0  # counted over the predictor's life, for benchmarks
 
     @property
@@ -156,7 +164,10 @@ class BoxPredictor:
                 m = (m[0, 0] > self.mask_threshold).cpu().numpy()
                 x0, y0 = max(win.x0, 0), max(win.y0, 0)
                 x1, y1 = min(win.x0 + win.size, w), min(win.y0 + win.size, h)
-                masks[i] = m[y0 - win.y0 : y1 - win.y0, x0 - win.x0 : x1 - win.x0]
+                m = m[y0 - win.y0 : y1 - win.y0, x0 - win.x0 : x1 - win.x0]
+                if self.keep != "all" or self.fill_holes:
+                    m = clean_mask(m, boxes[i] - [x0, y0, x0, y0], self.keep, self.fill_holes)
+                masks[i] = m
                 offsets[i] = (x0, y0)
                 ious[i] = iou[row]
         tight = np.stack([tight_box(m, offsets[i]) for i, m in enumerate(masks)])

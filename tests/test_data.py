@@ -293,3 +293,51 @@ def test_adaptive_zoom_crops_hold_the_target_like_the_predictor():
         smaller += size < 128
     assert smaller >= 10  # small targets are common: the crops are exercised
     assert (SyntheticWindows(3, seed=5)[2]["image"] == plain[2]["image"]).all()  # off by default, unchanged
+
+
+# -- mask clean-up -------------------------------------------------------------------------
+def _airplane():
+    """A hand-made 100 px airplane: body, one wing cut from it by a 1 px seam, a hole where a
+    dark window was, and a piece of shadow 20 px off."""
+    m = np.zeros((140, 140), bool)
+    m[20:120, 65:75] = True  # body
+    m[60:70, 20:65] = True  # left wing, joined
+    m[60:70, 76:120] = True  # right wing, a 1 px seam at x = 75
+    m[40:44, 68:72] = False  # a hole in the body
+    shadow = np.zeros_like(m)
+    shadow[100:115, 100:118] = True  # 10+ px from the body and wing
+    return m, shadow, np.array([20.0, 20.0, 120.0, 120.0])
+
+
+def test_clean_mask_keeps_the_object_and_drops_pieces_beside_it():
+    from data.masks import clean_mask
+
+    body, shadow, box = _airplane()
+    mask = body | shadow
+    assert np.array_equal(clean_mask(mask, box, "all"), mask)
+    centre = clean_mask(mask, box, "centre")
+    assert np.array_equal(centre, body)  # the wing across the seam stays, the shadow goes
+    largest = clean_mask(mask, box, "largest")
+    assert not largest[65, 100] and largest[30, 70]  # the cut wing is lost: why centre is the default
+    filled = clean_mask(mask, box, "centre", fill_holes=True)
+    assert filled[41, 70] and filled[65, 75]  # the hole and the seam are object
+    assert not filled[105, 110] and not filled[30, 30]  # nothing outside the airplane is added
+    assert np.all(filled >= body)
+    # closing the 3 px gap rounds the inner corners a little, nothing more: every added pixel
+    # lies within 3 px of the object
+    near = cv2.dilate(body.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert np.all(near[filled]) and filled.sum() - body.sum() < 0.03 * body.sum()
+
+
+def test_clean_mask_small_objects_keep_their_neighbours_apart():
+    """A 10 px car 2 px from the next one in a parking row: no gap is bridged below ~33 px."""
+    from data.masks import clean_mask
+
+    m = np.zeros((40, 40), bool)
+    m[10:20, 10:15] = True
+    m[10:20, 17:22] = True
+    assert np.array_equal(clean_mask(m, [9, 9, 16, 21], "centre", fill_holes=True), m & (np.arange(40) < 15)[None])
+    # no part at the centre: the largest part is kept
+    assert clean_mask(m, [30, 30, 39, 39], "centre").sum() == 50
+    with pytest.raises(ValueError, match="keep must be one of"):
+        clean_mask(m, [0, 0, 5, 5], "biggest")
