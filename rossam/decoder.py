@@ -85,7 +85,9 @@ class RosSamMaskDecoder(MaskDecoder):
         output_tokens = torch.cat(tokens, dim=0).unsqueeze(0).expand(n, -1, -1)
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
 
-        src = image_embeddings[window_index] + dense_prompt_embeddings
+        # index_select, not indexing: its gradient (index_add) sums repeated windows in a fixed
+        # order, so training is reproducible; indexing's (index_put) is not on a CPU
+        src = image_embeddings.index_select(0, window_index) + dense_prompt_embeddings
         pos_src = image_pe.expand(n, -1, -1, -1)
         b, c, h, w = src.shape
         hs, src = self.transformer(src, pos_src, tokens)
@@ -115,7 +117,7 @@ class RosSamMaskDecoder(MaskDecoder):
         hq_features = self.embedding_encoder(image_embeddings) + self.compress_vit_feat(
             early_features.permute(0, 3, 1, 2)
         )
-        upscaled_hq = self.embedding_maskfeature(upscaled) + hq_features[window_index]
+        upscaled_hq = self.embedding_maskfeature(upscaled) + hq_features.index_select(0, window_index)
         hq_logits = (self.hf_mlp(mask_tokens_out[:, -1, :]).unsqueeze(1) @ upscaled_hq.reshape(b, c, uh * uw))
         hq_logits = hq_logits.reshape(b, 1, uh, uw)
         combined = hq_logits if hq_token_only else sam_logits + hq_logits

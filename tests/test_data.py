@@ -341,3 +341,38 @@ def test_clean_mask_small_objects_keep_their_neighbours_apart():
     assert clean_mask(m, [30, 30, 39, 39], "centre").sum() == 50
     with pytest.raises(ValueError, match="keep must be one of"):
         clean_mask(m, [0, 0, 5, 5], "biggest")
+
+
+# -- generated objects ---------------------------------------------------------------------
+def test_a_generated_objects_mask_covers_its_dark_parts():
+    """Cars' windows, trucks' cabs, boats' cockpits are darker than the body around them, and
+    inside the object's mask: the mask is the whole object, not its brightest even part."""
+    from data.synthetic.render import draw_object, rasterize
+    from data.synthetic.shapes import car, place, ship
+
+    covered, darker = [], []
+    for k in range(40):
+        rng = np.random.default_rng([3, k])
+        parts = place((car if k % 2 else ship)(rng, 24.0), 32.0, 32.0, rng.uniform(0, 2 * np.pi))
+        image = np.full((64, 64, 3), 120, np.float32)
+        mask, x0, y0 = draw_object(image, parts, np.array([230.0, 230, 230]), rng=rng)
+        full = np.zeros((64, 64), bool)
+        full[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]] = mask
+        grey = image.mean(axis=2)
+        for p in parts[1:]:
+            inner = rasterize([p.polygon], 0, 0, 64, 64) > 0.99
+            if p.colour is not None and inner.sum() >= 3 and np.max(p.colour) < 60:
+                covered.append(full[inner].all())
+                darker.append(grey[inner].mean() < 0.5 * grey[full & ~inner].mean())
+    assert len(covered) >= 20  # windows and cockpits are common
+    assert all(covered) and all(darker)
+
+
+def test_patches_hold_marinas_and_multi_coloured_objects():
+    from data.synthetic.patches import sample_patch
+
+    boats = [sample_patch(np.random.default_rng([4, k]), 128, classes=("ship",)) for k in range(30)]
+    assert max(len(p.masks) for p in boats) >= 8  # boats moored side by side in rows
+    for p in boats:
+        assert p.masks.any(axis=(1, 2)).all()
+        assert not (p.masks.sum(axis=0) > 1).any()  # one object per pixel

@@ -88,7 +88,8 @@ class SyntheticClip:
     def _new_mover(self, rng, oid: int, cls: str) -> Mover:
         s, j = self.cfg.size, self.margin
         length = rng.uniform(*(self.cfg.car_length if cls == "car" and self.cfg.car_length else SIZE_RANGES[cls]))
-        parts = BUILDERS[cls](rng, length)
+        # the object's look draws from its own stream: how it is drawn never moves the others
+        parts = BUILDERS[cls](np.random.default_rng(rng.integers(2**63)), length)
         speed = rng.uniform(*SPEEDS[cls]) * self.cfg.step
         heading = rng.uniform(0, 2 * np.pi)
         if cls == "car" and rng.random() < 0.6:

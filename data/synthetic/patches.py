@@ -117,8 +117,19 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
                            stern - along * wl - np.array([-along[1], along[0]]) * wl * 0.2])
             draw_object(img, [Part(wk)], np.array([200.0, 205, 205]) * rng.uniform(0.8, 1), shadow=None)
         objects.append(("ship", place(parts, *centre, heading), body_colour(rng, "ship")))
-        if rng.random() < 0.3:  # moored alongside
-            side = np.array([-along[1], along[0]])
+        side = np.array([-along[1], along[0]])
+        if length < 40 and rng.random() < 0.5:  # a marina: boats moored side by side in rows
+            width = float(np.ptp(np.concatenate([q.polygon for q in parts])[:, 1]))
+            for row in range(rng.integers(1, 3)):
+                row_shift = along * row * (length + rng.uniform(3, 10) * scale) * rng.choice([-1, 1])
+                for k in range(-5, 6):
+                    if (row == 0 and k == 0) or rng.random() < 0.2:
+                        continue
+                    off = row_shift + side * k * (width + rng.uniform(1, 4) * scale) + along * rng.normal(0, 0.08) * length
+                    nb = BUILDERS["ship"](rng, length * rng.uniform(0.8, 1.2))
+                    h2 = heading + (np.pi if rng.random() < 0.3 else 0) + rng.normal(0, 0.05)
+                    objects.append(("ship", place(nb, *(centre + off), h2), body_colour(rng, "ship")))
+        elif rng.random() < 0.3:  # moored alongside
             off = side * rng.choice([-1, 1]) * length * rng.uniform(0.2, 0.35)
             objects.append(("ship", place(BUILDERS["ship"](rng, length * rng.uniform(0.7, 1.1)), *(centre + off), heading),
                             body_colour(rng, "ship")))
@@ -137,7 +148,7 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
     masks, classes_out = [], []
     for k, (c, parts, colour) in enumerate(objects):
         shadow = sun * max(1.0, shadow_len * length * rng.uniform(0.7, 1.3))
-        out = draw_object(img, parts, colour, shadow=shadow, shadow_strength=rng.uniform(0.3, 0.6))
+        out = draw_object(img, parts, colour, shadow=shadow, shadow_strength=rng.uniform(0.3, 0.6), rng=rng)
         full = np.zeros((size, size), bool)
         if out is not None:
             m, x0, y0 = out

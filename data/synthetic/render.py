@@ -49,12 +49,15 @@ def draw_object(
     shadow_strength: float = 0.5,
     ids: np.ndarray | None = None,
     obj_id: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray | None:
     """Composite an object (and its cast shadow) onto a float32 image in place.
 
     Returns the object's coverage (>= 0.5 is its mask) over the image's region as a full-size
     boolean mask cropped to a box: ``(mask, x0, y0)``, or None when it lies outside the image.
     Where ``ids`` is given, the object's pixels are set to ``obj_id`` (later objects on top).
+    With ``rng``, the object is lit unevenly: a shaded side (a brightness ramp across it, in a
+    random direction) and blotches, so that its outline, not an even colour, defines it.
     """
     h, w = image.shape[:2]
     sx, sy = (0.0, 0.0) if shadow is None else (float(shadow[0]), float(shadow[1]))
@@ -70,10 +73,23 @@ def draw_object(
     if shadow is not None:
         cast = rasterize([p.polygon + [sx, sy] for p in parts], x0, y0, rw, rh)
         region *= (1.0 - shadow_strength * cast * (1.0 - body))[..., None]
-    for p in parts:
-        a = body if p is parts[0] else rasterize([p.polygon], x0, y0, rw, rh)
-        c = np.clip(colour * p.shade, 0, 255).astype(np.float32)
-        region += (c - region) * a[..., None]
+    def tone(p: Part) -> np.ndarray:
+        base = colour if p.colour is None else np.asarray(p.colour, np.float32)
+        return np.clip(base * p.shade, 0, 255).astype(np.float32)
+
+    paint = np.empty((rh, rw, 3), np.float32)
+    paint[:] = tone(parts[0])
+    for p in parts[1:]:
+        paint += (tone(p) - paint) * rasterize([p.polygon], x0, y0, rw, rh)[..., None]
+    if rng is not None and rng.random() < 0.7:
+        yy, xx = np.mgrid[0:rh, 0:rw].astype(np.float32)
+        t = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(t) * (xx - rw / 2) + np.sin(t) * (yy - rh / 2)
+        ramp /= max(float(np.abs(ramp).max()), 1.0)
+        light = 1.0 + rng.uniform(0.0, 0.35) * ramp
+        light += smooth_noise(rng, rh, rw, max(2.0, min(rh, rw) / 4)) * rng.uniform(0.0, 0.12)
+        paint *= light[..., None]
+    region += (np.clip(paint, 0, 255) - region) * body[..., None]
     mask = body >= 0.5
     if ids is not None:
         ids[y0:y1, x0:x1][mask] = obj_id

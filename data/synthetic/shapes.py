@@ -1,8 +1,10 @@
 """Object outlines in local coordinates (heading along +x, centred at the origin), in pixels.
 
 Each builder returns a list of ``Part``: a polygon with a colour factor relative to the
-object's body colour (1.0 = body, < 1 darker, > 1 lighter). The first part is the body; the
-union of all parts is the object's mask.
+object's body colour (1.0 = body, < 1 darker, > 1 lighter), or a colour of its own (a truck's
+trailer, a boat's teak deck, an airline's tail). The first part is the body; the union of all
+parts is the object's mask, however dark or bright each part is: real objects are assemblies of
+parts of different brightness, and the mask covers all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ CLASS_IDS = {"car": 0, "airplane": 1, "ship": 2, "train": 3}
 class Part:
     polygon: np.ndarray  # [K, 2] float, local coordinates
     shade: float = 1.0
+    colour: np.ndarray | None = None  # RGB of its own (times shade); None: the body's colour
+
+
+# Glass and other dark parts seen from above: near black, a little blue or green.
+def _glass(rng: np.random.Generator) -> np.ndarray:
+    return np.clip(rng.uniform(15, 45) + rng.normal(0, 4, 3), 0, 255)
+
+
+# Trailers and containers: white, grey, or a container colour.
+_CARGO = np.array([[225, 225, 220], [150, 150, 150], [170, 60, 40], [40, 90, 150], [60, 120, 70], [200, 160, 40]], float)
 
 
 def _rounded_rect(length: float, width: float, radius: float, n: int = 4) -> np.ndarray:
@@ -33,18 +45,38 @@ def _rounded_rect(length: float, width: float, radius: float, n: int = 4) -> np.
 
 
 def car(rng: np.random.Generator, length: float) -> list[Part]:
-    """A car, van or bus seen from above: a rounded box with a windscreen and a roof."""
+    """A car, van, bus or truck seen from above: a rounded body with dark windscreen and rear
+    window around a roof; a truck's cab and trailer have colours of their own."""
     long_body = length > 13
     width = length * (rng.uniform(0.28, 0.38) if long_body else rng.uniform(0.42, 0.55))
     parts = [Part(_rounded_rect(length, width, width * rng.uniform(0.2, 0.45)))]
     if length >= 6 and not long_body:
-        # windscreen (dark) then roof (body tone or slightly lighter)
-        ws = length * 0.14
+        glass = _glass(rng)
+        ws = length * rng.uniform(0.12, 0.18)
         x0 = length * rng.uniform(0.02, 0.12)
-        parts.append(Part(np.array([[x0, -width * 0.36], [x0 + ws, -width * 0.33], [x0 + ws, width * 0.33], [x0, width * 0.36]]), 0.35))
-        parts.append(Part(_rounded_rect(length * 0.36, width * 0.62, 1.0) + [x0 - length * 0.19, 0], rng.uniform(0.85, 1.15)))
+        parts.append(Part(np.array([[x0, -width * 0.38], [x0 + ws, -width * 0.34], [x0 + ws, width * 0.34], [x0, width * 0.38]]),
+                          colour=glass))
+        roof = length * rng.uniform(0.28, 0.4)
+        parts.append(Part(_rounded_rect(roof, width * 0.66, 1.0) + [x0 - roof / 2, 0], rng.uniform(0.8, 1.2)))
+        rear = x0 - roof - length * rng.uniform(0.0, 0.04)
+        rw = length * rng.uniform(0.07, 0.12)
+        if rear - rw > -length / 2 + 0.5:
+            parts.append(Part(np.array([[rear, -width * 0.34], [rear, width * 0.34], [rear - rw, width * 0.3], [rear - rw, -width * 0.3]]),
+                              colour=glass))
+        if rng.random() < 0.25:  # a roof panel or sunroof: bright or dark
+            parts.append(Part(_rounded_rect(roof * 0.5, width * 0.4, 0.5) + [x0 - roof / 2, 0], rng.choice([0.4, 1.3])))
     elif long_body:
-        parts.append(Part(_rounded_rect(length * 0.9, width * 0.7, 1.0), rng.uniform(0.85, 1.1)))
+        if rng.random() < 0.5:  # truck: cab ahead of a trailer of another colour
+            cab = length * rng.uniform(0.15, 0.25)
+            trailer = length - cab - max(0.5, length * 0.02)
+            parts.append(Part(_rounded_rect(trailer, width * 1.02, 0.5) + [-length / 2 + trailer / 2, 0],
+                              colour=_CARGO[rng.integers(len(_CARGO))] + rng.normal(0, 6, 3)))
+            parts.append(Part(np.array([[length / 2 - cab * 0.35, -width * 0.4], [length / 2 - cab * 0.1, -width * 0.38],
+                                        [length / 2 - cab * 0.1, width * 0.38], [length / 2 - cab * 0.35, width * 0.4]]), colour=_glass(rng)))
+        else:  # bus or van: a roof with a row of windows along each side
+            parts.append(Part(_rounded_rect(length * 0.9, width * 0.7, 1.0), rng.uniform(0.85, 1.1)))
+            for side in (-1, 1):
+                parts.append(Part(_rounded_rect(length * 0.8, width * 0.12, 0.3) + [0, side * width * 0.4], colour=_glass(rng)))
     return parts
 
 
@@ -69,6 +101,12 @@ def airplane(rng: np.random.Generator, span: float) -> list[Part]:
     tail = np.array([[tx + chord * 0.5, 0], [tx - sweep * 0.15 + 1, ts], [tx - sweep * 0.15 - 1.5, ts], [tx - 1, 0],
                      [tx - sweep * 0.15 - 1.5, -ts], [tx - sweep * 0.15 + 1, -ts]])
     parts = [Part(nose), Part(wing, rng.uniform(0.9, 1.02)), Part(tail, rng.uniform(0.9, 1.02))]
+    if rng.random() < 0.5:  # an airline's livery: the fin and tail cone in another colour
+        livery = np.array([rng.uniform(20, 200), rng.uniform(20, 160), rng.uniform(40, 200)])
+        parts.append(Part(np.array([[tx + chord * 0.3, -fw / 2], [tx + chord * 0.3, fw / 2], [-hl, fw * 0.2], [-hl, -fw * 0.2]]),
+                          colour=livery))
+    if rng.random() < 0.3:  # a dark cheat line or cockpit windows near the nose
+        parts.append(Part(_rounded_rect(fw * 1.2, fw * 0.5, 0.3) + [hl - fw * 1.2, 0], colour=_glass(rng)))
     if span > 30 and rng.random() < 0.8:  # engines under the wings
         for side in (-1, 1):
             ey = side * hs * rng.uniform(0.3, 0.4)
@@ -78,18 +116,31 @@ def airplane(rng: np.random.Generator, span: float) -> list[Part]:
 
 
 def ship(rng: np.random.Generator, length: float) -> list[Part]:
-    """A hull with a pointed bow and a superstructure."""
-    width = length * rng.uniform(0.12, 0.2)
+    """A hull with a pointed bow and a superstructure; a boat (under 40 px) has a deck of
+    teak or of the hull's colour and a dark cockpit."""
+    width = length * (rng.uniform(0.25, 0.38) if length < 40 else rng.uniform(0.12, 0.2))
     hl, hw = length / 2, width / 2
     bow = hl - width * rng.uniform(0.8, 1.6)
     hull = np.array([[hl, 0], [bow, hw], [-hl + 1, hw], [-hl, hw * 0.7], [-hl, -hw * 0.7], [-hl + 1, -hw], [bow, -hw]])
     parts = [Part(hull)]
+    if length < 40:
+        inset = np.array([0.8, 0.72])
+        if rng.random() < 0.6:  # a deck inside the gunwale: teak, grey or dark
+            deck = rng.choice([np.array([120.0, 85, 55]), np.array([90.0, 90, 90]), np.array([45.0, 45, 50])])
+            parts.append(Part(hull * inset, colour=deck + rng.normal(0, 6, 3)))
+        cl = length * rng.uniform(0.2, 0.35)
+        cx = rng.uniform(-0.3, 0.05) * length
+        parts.append(Part(_rounded_rect(cl, width * 0.5, 0.8) + [cx, 0], rng.choice([0.3, 0.5, 1.1])))
+        if rng.random() < 0.5:
+            parts.append(Part(_rounded_rect(cl * 0.35, width * 0.42, 0.5) + [cx + cl * 0.5, 0], colour=_glass(rng)))
+        return parts
     sx = rng.uniform(-0.45, 0.1) * length
     sl = length * rng.uniform(0.1, 0.25)
     parts.append(Part(_rounded_rect(sl, width * 0.7, 1.0) + [sx, 0], rng.choice([0.6, 1.3])))
     if rng.random() < 0.5:  # deck cargo
         cl = length * rng.uniform(0.25, 0.45)
-        parts.append(Part(_rounded_rect(cl, width * 0.75, 0.5) + [sx + sl / 2 + cl / 2 + 1, 0], rng.uniform(0.6, 1.4)))
+        parts.append(Part(_rounded_rect(cl, width * 0.75, 0.5) + [sx + sl / 2 + cl / 2 + 1, 0], rng.uniform(0.6, 1.4),
+                          colour=_CARGO[rng.integers(len(_CARGO))] if rng.random() < 0.5 else None))
     return parts
 
 
@@ -117,7 +168,7 @@ SIZE_RANGES = {"car": (5.0, 12.0), "airplane": (20.0, 80.0), "ship": (15.0, 120.
 def place(parts: list[Part], cx: float, cy: float, heading: float) -> list[Part]:
     c, s = np.cos(heading), np.sin(heading)
     rot = np.array([[c, -s], [s, c]])
-    return [Part(p.polygon @ rot.T + [cx, cy], p.shade) for p in parts]
+    return [Part(p.polygon @ rot.T + [cx, cy], p.shade, p.colour) for p in parts]
 
 
 def body_colour(rng: np.random.Generator, cls: str) -> np.ndarray:
