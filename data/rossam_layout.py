@@ -155,8 +155,10 @@ class LayoutWindows(Dataset):
         return len(self.data)
 
     def __getitem__(self, i: int) -> dict:
+        from rossam.windows import Window, object_window
+
         from .masks import tight_box
-        from .windows import to_sample, zoom
+        from .windows import to_sample
 
         rng = np.random.default_rng([self.seed, self.epoch, i])
         s = self.data[i]
@@ -167,20 +169,13 @@ class LayoutWindows(Dataset):
             if len(a.boxes):  # a crop that empties every object keeps the original
                 s = {**s, "image": a.image, "masks": a.masks, "boxes": a.boxes, "classes": a.classes}
         k = int(rng.integers(len(s["boxes"])))
-        b = s["boxes"][k]
-        side = max(self.variant.window, int(np.ceil(max(b[2] - b[0], b[3] - b[1]) * 1.25)))
-        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-        jitter = rng.uniform(-0.15, 0.15, 2) * side
-        x0, y0 = int(round(cx - side / 2 + jitter[0])), int(round(cy - side / 2 + jitter[1]))
-        h, w = s["image"].shape[:2]
-        pad = ((max(0, -y0), max(0, y0 + side - h)), (max(0, -x0), max(0, x0 + side - w)))
-        img = np.pad(s["image"], pad + ((0, 0),), constant_values=124)
-        masks = np.pad(s["masks"], ((0, 0),) + pad)
-        ox, oy = x0 + pad[1][0], y0 + pad[0][0]
-        img = img[oy : oy + side, ox : ox + side]
-        masks = masks[:, oy : oy + side, ox : ox + side]
-        visible = [j for j in [k] + [j for j in range(len(masks)) if j != k] if masks[j].sum() >= 4][: self.max_objects]
-        masks = masks[visible]
-        boxes = np.stack([tight_box(m) for m in masks])
-        img, masks, boxes = zoom(np.ascontiguousarray(img), masks, boxes, self.variant.img_size)
+        # the predictor's window for this box (rossam.windows.object_window), moved at random
+        w = object_window(s["boxes"][k], self.variant.window)
+        jitter = np.round(rng.uniform(-0.15, 0.15, 2) * w.size).astype(int)
+        w = Window(w.x0 + int(jitter[0]), w.y0 + int(jitter[1]), w.size)
+        inside = w.masks_in(s["masks"], w.size)
+        visible = [j for j in [k] + [j for j in range(len(inside)) if j != k] if inside[j].sum() >= 4][: self.max_objects]
+        boxes = np.stack([tight_box(m) for m in inside[visible]]) + [w.x0, w.y0, w.x0, w.y0]
+        size = self.variant.img_size
+        img, masks, boxes = w.cut(s["image"], size), w.masks_in(s["masks"][visible], size), w.boxes_in(boxes, size)
         return to_sample(img, masks, boxes, s["classes"][visible], s["name"])

@@ -3,7 +3,6 @@ object in it as a box prompt and its mask."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -13,14 +12,12 @@ from .synthetic.shapes import CLASSES
 
 
 def zoom(image: np.ndarray, masks: np.ndarray, boxes: np.ndarray, size: int):
-    """Zoom a square window to ``size`` px: image bicubic (as the predictor), masks nearest."""
-    s = image.shape[0]
-    if s == size:
-        return image, masks, boxes.astype(np.float32)
-    f = size / s
-    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
-    masks = np.stack([cv2.resize(m.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) for m in masks]) > 0
-    return image, masks, (boxes * f).astype(np.float32)
+    """Zoom a square window to ``size`` px through the predictor's own crop geometry
+    (``rossam.windows.Window``): image, masks and boxes land on the same pixels."""
+    from rossam.windows import Window
+
+    win = Window(0, 0, image.shape[0])
+    return win.cut(image, size), win.masks_in(masks, size), win.boxes_in(boxes, size).astype(np.float32)
 
 
 def to_sample(image, masks, boxes, classes, name: str) -> dict:

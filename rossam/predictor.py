@@ -9,17 +9,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from data.masks import KEEP, clean_mask, tight_box
 
-from .model import PIXEL_MEAN, RosSam
-from .windows import Window, crop_window, plan_windows, validate_boxes, window_sizes
-
-FILL = tuple(int(round(v)) for v in PIXEL_MEAN)  # pads to zero after normalisation
+from .model import RosSam
+from .windows import Window, plan_windows, validate_boxes, window_sizes
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -120,11 +116,7 @@ class BoxPredictor:
         return self.model.device
 
     def _window_tensor(self, image: np.ndarray, w: Window) -> torch.Tensor:
-        size = self.model.variant.img_size
-        crop = crop_window(image, w, FILL)
-        if w.size != size:
-            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
-        return torch.from_numpy(crop).permute(2, 0, 1)
+        return torch.from_numpy(w.cut(image, self.model.variant.img_size)).permute(2, 0, 1)
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray, boxes) -> Prediction:
@@ -148,9 +140,8 @@ class BoxPredictor:
             batch = range(start, min(start + self.batch_size, len(windows)))
             objs = np.flatnonzero((index >= batch.start) & (index < batch.stop))
             images = torch.stack([self._window_tensor(image, windows[k]) for k in batch]).to(device)
-            scale = np.array([size / windows[k].size for k in index[objs]])[:, None]
-            origin = np.array([[windows[k].x0, windows[k].y0] * 2 for k in index[objs]])
-            enc_boxes = torch.as_tensor((boxes[objs] - origin) * scale, dtype=torch.float32, device=device)
+            enc_boxes = np.concatenate([windows[index[i]].boxes_in(boxes[i], size) for i in objs])
+            enc_boxes = torch.as_tensor(enc_boxes, dtype=torch.float32, device=device)
             win_idx = torch.as_tensor(index[objs] - batch.start, device=device)
             with autocast_for(device):
                 emb, early = self.model.encode(self.model.preprocess(images.float()))
@@ -159,12 +150,7 @@ class BoxPredictor:
             logits = out.masks.float()
             iou = out.iou.float()[:, 0].cpu().numpy()
             for row, i in enumerate(objs):
-                win = windows[index[i]]
-                m = F.interpolate(logits[row : row + 1], (win.size, win.size), mode="bilinear", align_corners=False)
-                m = (m[0, 0] > self.mask_threshold).cpu().numpy()
-                x0, y0 = max(win.x0, 0), max(win.y0, 0)
-                x1, y1 = min(win.x0 + win.size, w), min(win.y0 + win.size, h)
-                m = m[y0 - win.y0 : y1 - win.y0, x0 - win.x0 : x1 - win.x0]
+                m, (x0, y0) = windows[index[i]].paste(logits[row, 0], (h, w), self.mask_threshold)
                 if self.keep != "all" or self.fill_holes:
                     m = clean_mask(m, boxes[i] - [x0, y0, x0, y0], self.keep, self.fill_holes)
                 masks[i] = m

@@ -1,10 +1,23 @@
-"""Crop windows: ROS-SAM's object-centred crop, shared by objects that fit together."""
+"""Crop windows: ROS-SAM's object-centred crop, shared by objects that fit together.
+
+``Window`` is the one crop geometry of the project: the predictor and both training datasets
+cut images, map boxes and masks in, and paste masks back through its methods, so that what the
+model sees in training is what it sees in use. Pixel ``i`` covers ``[i, i + 1)``; a window of
+``size`` px zoomed to ``out`` px scales coordinates by ``out / size`` about its top-left corner;
+images, masks and logits are all resampled about pixel centres (OpenCV's and PyTorch's
+``align_corners=False``), so a mask and its box stay on the same pixels at every zoom.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+
+# SAM's pixel mean (123.675, 116.28, 103.53) rounded: outside the frame a window holds this,
+# which normalises to zero, in training and in use alike
+FILL = (124, 116, 104)
 
 
 @dataclass(frozen=True)
@@ -14,6 +27,47 @@ class Window:
     x0: int
     y0: int
     size: int
+
+    def cut(self, image: np.ndarray, out: int, fill=FILL) -> np.ndarray:
+        """The window's pixels zoomed to ``out`` x ``out`` (bicubic); outside the frame ``fill``."""
+        crop = crop_window(image, self, fill)
+        if out != self.size:
+            crop = cv2.resize(crop, (out, out), interpolation=cv2.INTER_CUBIC)
+        return crop
+
+    def boxes_in(self, boxes: np.ndarray, out: int) -> np.ndarray:
+        """[N, 4] xyxy frame boxes in the zoomed window's pixels."""
+        origin = np.array([self.x0, self.y0, self.x0, self.y0], np.float64)
+        return (np.asarray(boxes, np.float64).reshape(-1, 4) - origin) * (out / self.size)
+
+    def masks_in(self, masks: np.ndarray, out: int) -> np.ndarray:
+        """[N, H, W] boolean frame masks as [N, out, out] in the zoomed window (False outside
+        the frame): resampled as coverage and kept where at least half covered, so the edges
+        stay where the box mapping puts them (nearest-neighbour would shift them by up to a
+        source pixel at zooms that are not whole numbers)."""
+        masks = np.asarray(masks, bool)
+        n, h, w = masks.shape
+        crop = np.zeros((n, self.size, self.size), np.float32)
+        x0, y0 = max(self.x0, 0), max(self.y0, 0)
+        x1, y1 = min(self.x0 + self.size, w), min(self.y0 + self.size, h)
+        if x1 > x0 and y1 > y0:
+            crop[:, y0 - self.y0 : y1 - self.y0, x0 - self.x0 : x1 - self.x0] = masks[:, y0:y1, x0:x1]
+        if out == self.size:
+            return crop > 0.5
+        interp = cv2.INTER_LINEAR if out > self.size else cv2.INTER_AREA
+        return np.stack([cv2.resize(m, (out, out), interpolation=interp) for m in crop]).reshape(n, out, out) >= 0.5
+
+    def paste(self, logits, frame_size: tuple[int, int], threshold: float = 0.0) -> tuple[np.ndarray, tuple[int, int]]:
+        """Mask logits [h, w] (a torch tensor) of the zoomed window back in the frame: the
+        boolean mask over the window's part inside the frame, and its top-left pixel (x, y)."""
+        import torch.nn.functional as F
+
+        m = F.interpolate(logits[None, None].float(), (self.size, self.size), mode="bilinear", align_corners=False)
+        m = (m[0, 0] > threshold).cpu().numpy()
+        h, w = frame_size
+        x0, y0 = max(self.x0, 0), max(self.y0, 0)
+        x1, y1 = min(self.x0 + self.size, w), min(self.y0 + self.size, h)
+        return m[y0 - self.y0 : y1 - self.y0, x0 - self.x0 : x1 - self.x0], (x0, y0)
 
 
 def validate_boxes(boxes, width: int, height: int) -> np.ndarray:
@@ -114,7 +168,7 @@ def plan_windows(boxes: np.ndarray, window: int, margin: float, share: bool = Tr
     return windows, index
 
 
-def crop_window(image: np.ndarray, w: Window, fill: tuple[int, int, int]) -> np.ndarray:
+def crop_window(image: np.ndarray, w: Window, fill=FILL) -> np.ndarray:
     """The window's pixels; parts outside the frame are ``fill``."""
     h, wd = image.shape[:2]
     out = np.empty((w.size, w.size, 3), dtype=image.dtype)

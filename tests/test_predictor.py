@@ -1,5 +1,6 @@
 """Crop-and-zoom geometry, shared windows, batching and input validation of BoxPredictor."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -138,3 +139,57 @@ def test_plan_windows_keeps_groups_within_the_window():
         w = windows[index[i]]
         assert w.x0 + 16 - 1 <= b[0] and b[2] <= w.x0 + w.size - 16 + 1
         assert w.y0 + 16 - 1 <= b[1] and b[3] <= w.y0 + w.size - 16 + 1
+
+
+# -- one crop geometry for training and inference -----------------------------------------
+@pytest.mark.parametrize("size", [128, 91, 64, 45, 32])  # tiny's window and its adaptive-zoom levels
+@pytest.mark.parametrize("where", ["middle", "left edge", "top-right", "bottom-left", "bottom-right"])
+def test_a_window_cut_a_box_mapped_in_and_a_mask_pasted_back_land_on_the_same_pixels(size, where):
+    """The predictor's path (cut, boxes_in, paste) and the training datasets' (zoom,
+    masks_in) over one object, anywhere in the frame, at every window size."""
+    from data.masks import tight_box
+    from data.windows import zoom
+    from rossam.model import PIXEL_MEAN
+    from rossam.windows import FILL, Window, object_window
+
+    h, w, out = 150, 200, 256
+    x, y = {"middle": (96, 70), "left edge": (0, 70), "top-right": (w - 9, 0), "bottom-left": (0, h - 5),
+            "bottom-right": (w - 9, h - 5)}[where]
+    box = np.array([x, y, x + 9, y + 5], float)
+    frame = np.zeros((h, w, 3), np.uint8)
+    frame[y : y + 5, x : x + 9] = 250
+    mask = np.zeros((1, h, w), bool)
+    mask[0, y : y + 5, x : x + 9] = True
+    win = object_window(box, size)
+    assert isinstance(win, Window) and win.size == size
+
+    image_in, mask_in, box_in = win.cut(frame, out), win.masks_in(mask, out)[0], win.boxes_in(box, out)[0]
+    # the mask mapped in has the mapped box as its box, to the pixel
+    assert np.abs(tight_box(mask_in) - box_in).max() <= 0.5 + 1e-9
+    # the image's object is where the mask is, but for a source pixel along its outline
+    # (bicubic blurs the step over one source pixel)
+    bright = image_in[..., 0] > 187  # half-way from the brighter of ground and fill to the object
+    k = np.ones((2 * int(np.ceil(out / size)) + 1,) * 2, np.uint8)
+    edge = cv2.dilate(mask_in.astype(np.uint8), k) != cv2.erode(mask_in.astype(np.uint8), k)
+    assert not np.any((bright != mask_in) & ~edge)
+    # outside the frame: SAM's pixel mean, which normalises to zero
+    assert FILL == tuple(int(round(v)) for v in PIXEL_MEAN)
+    if win.x0 < 0:
+        assert np.all(image_in[:, 0] == FILL)
+
+    # pasted back: logits of the mapped mask give the frame mask (exactly where the zoom is a
+    # whole number; within a pixel of the outline otherwise)
+    logits = torch.from_numpy(np.where(mask_in, 1.0, -1.0).astype(np.float32))
+    pasted, (ox, oy) = win.paste(logits, (h, w))
+    full = np.zeros((h, w), bool)
+    full[oy : oy + pasted.shape[0], ox : ox + pasted.shape[1]] = pasted
+    if out % size == 0:
+        assert np.array_equal(full, mask[0])
+    else:
+        ring = cv2.dilate(mask[0].astype(np.uint8), np.ones((3, 3))) != cv2.erode(mask[0].astype(np.uint8), np.ones((3, 3)))
+        assert not np.any((full != mask[0]) & ~ring)
+
+    # the training path: a window cut at its own size, then zoomed, is the same sample
+    image_t, masks_t, boxes_t = zoom(win.cut(frame, size), win.masks_in(mask, size), win.boxes_in(box, size), out)
+    assert np.array_equal(image_t, image_in) and np.array_equal(masks_t[0], mask_in)
+    assert np.allclose(boxes_t[0], box_in, atol=1e-4)
