@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import re
 import tempfile
 from dataclasses import dataclass
@@ -106,13 +107,46 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # never loaded with weights_only=False: unpickling arbitrary objects can run code
+        raise CheckpointError(f"{path}: holds Python objects, not only tensors ({_pickled_objects(path)}); "
+                              "it is not loaded: save the model's state_dict() instead") from None
     except Exception as e:  # torch raises many types for a truncated or foreign file
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {first})") from None
+    for key in ("model", "state_dict"):  # a training state around the weights
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: expected a flat state dict of tensors")
+        what = f"a dict with keys {_names(state)}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise CheckpointError(f"{path}: expected a flat state dict of tensors, found {what}")
     return state
+
+
+def _pickled_objects(path: Path, limit: int = 3) -> str:
+    """The classes a torch.save file pickles, read from its opcodes without running them."""
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            data = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+    except (zipfile.BadZipFile, StopIteration, OSError):
+        return "an old or foreign pickle format"
+    found, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                strings.append(arg)
+            elif op.name == "GLOBAL":
+                found.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+    except Exception:  # a damaged pickle: report what was read
+        pass
+    names = [n for n in dict.fromkeys(found) if not n.startswith(("torch.", "collections.OrderedDict"))]
+    return "objects of " + ", ".join(names[:limit]) if names else "pickled objects"
 
 
 def _lora_blocks(keys, pattern: str) -> tuple[int, ...]:

@@ -159,3 +159,20 @@ def test_truncated_and_foreign_files(tmp_path, tiny_random):
     (tmp_path / "state").mkdir()
     with pytest.raises(CheckpointError, match="model.safetensors and model_1.safetensors"):
         build_rossam("tiny", tmp_path / "state")
+
+
+class _Trainer:  # a whole object saved with torch.save, as training scripts often do
+    def __init__(self):
+        self.weights = torch.zeros(2)
+
+
+def test_a_checkpoint_of_the_wrong_kind_is_named_in_one_line_and_never_unpickled(tmp_path, capsys):
+    torch.save({"trainer": _Trainer(), "epoch": 3}, tmp_path / "whole.pth")
+    with pytest.raises(CheckpointError) as e:
+        build_rossam("tiny", tmp_path / "whole.pth")
+    msg = str(e.value)
+    assert msg.startswith(f"{tmp_path / 'whole.pth'}: holds Python objects") and "_Trainer" in msg
+    assert "\n" not in msg and "weights_only" not in msg and "trusted" not in msg
+    torch.save({"epoch": 3, "optimizer": {"lr": 0.1}}, tmp_path / "state.pth")
+    with pytest.raises(CheckpointError, match=r"state.pth: expected a flat state dict of tensors, found a dict with keys epoch, optimizer"):
+        build_rossam("tiny", tmp_path / "state.pth")
