@@ -264,20 +264,22 @@ class Pipeline:
         reader.start()
         stats = self.stats
         passes0 = self.predictor.encoder_passes
+        held = []  # prompts scheduled for frames that failed to decode: they start at the next good one
         try:
             for fr in reader.frames(stats):
                 n = fr.number
                 t0 = time.perf_counter()
                 tracker.predict(n, fr.image)
+                if n in schedule:
+                    held.append(schedule[n])
                 if fr.image is None:  # failed to decode: every track coasts
                     stats.skipped += 1
-                    k = len(tracker.prompts())
-                    tracker.update(n, [np.zeros((1, 1), bool)] * k, np.zeros(k), np.zeros((k, 2)))
+                    tracker.skip(n)
                     yield FrameResult(n, None, _empty(), [], np.zeros((0, 2), np.int64))
                     continue
-                if n in schedule:
-                    boxes, classes = schedule[n]
-                    tracker.add(boxes, classes, confirmed=True)
+                if held:
+                    tracker.add(np.concatenate([b for b, _ in held]), np.concatenate([c for _, c in held]), confirmed=True)
+                    held = []
                 t1 = time.perf_counter()
                 if discovery.cfg.enabled:
                     swept = tracker.swept_boxes(2 * discovery.cfg.gap)

@@ -153,3 +153,29 @@ def test_a_frame_that_fails_to_decode_is_skipped_and_counted(clip, tmp_path):
     assert run_cli.main([str(tmp_path / "seq"), "--init-gt", str(tmp_path / "gt.txt"), "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_skipped"] == 1 and summary["frames_written"] == 8
+
+
+def test_prompts_for_a_frame_that_fails_to_decode_start_on_the_next_one(clip, tmp_path):
+    import cv2
+    import numpy as np
+
+    frames = tmp_path / "seq" / "img"
+    frames.mkdir(parents=True)
+    cap = cv2.VideoCapture(str(clip / "clip.avi"))
+    for n in range(1, 7):
+        ok, img = cap.read()
+        cv2.imwrite(str(frames / f"{n:06d}.png"), img)
+    (frames / "000004.png").write_bytes(b"broken")
+    rows = np.loadtxt(clip / "gt.txt", delimiter=",", ndmin=2)
+    at4, at5 = rows[rows[:, 0] == 4], rows[rows[:, 0] == 5]
+    obj = next(i for i in at4[np.argsort(-at4[:, 4] * at4[:, 5]), 1] if i in at5[:, 1])  # the largest seen in both
+    x, y, w, h = at4[at4[:, 1] == obj][0, 2:6]
+    (tmp_path / "init.txt").write_text(f"4,{x},{y},{x + w},{y + h}\n")
+    out = tmp_path / "run"
+    assert run_cli.main([str(tmp_path / "seq"), "--init", str(tmp_path / "init.txt"), "--out", str(out),
+                         "--no-overlay"]) == 0
+    tracks = np.loadtxt(out / "tracks.txt", delimiter=",", ndmin=2)
+    assert len(tracks) and tracks[:, 0].min() == 5  # not lost with the broken frame
+    x5, y5, w5, h5 = at5[at5[:, 1] == obj][0, 2:6]
+    first = tracks[tracks[:, 0] == 5][0]
+    assert abs(first[2] + first[4] / 2 - (x5 + w5 / 2)) < w5 and abs(first[3] + first[5] / 2 - (y5 + h5 / 2)) < h5

@@ -430,3 +430,23 @@ def test_a_small_object_once_segmented_confidently_keeps_its_masks():
         sources.append(int(res.sources[0]))
         assert np.allclose(res.boxes[0], box(f)), f
     assert sources == [MASK] * 5
+
+
+def test_every_track_coasts_through_a_frame_that_failed_to_decode():
+    tr = MaskTracker((100, 100))
+    tr.predict(1)
+    tr.add([[10, 10, 20, 20]])
+    tr.propose([[60, 60, 70, 70]])  # a tentative track from a moving blob
+    k = len(tr.prompts())
+    full = np.zeros((100, 100), bool)
+    full[10:20, 10:20] = full[60:70, 60:70] = True
+    masks = [full & (np.arange(100)[:, None] < 40), full & (np.arange(100)[:, None] >= 40)]
+    tr.update(1, masks, np.full(k, 0.9))
+    assert len(tr) == 2
+    tr.predict(2)
+    tr.skip(2)
+    assert len(tr) == 2 and tr.state[0] == CONFIRMED  # nothing ends, nothing is lost
+    with pytest.raises(ValueError, match="skip is for frame 2"):
+        tr.skip(3)
+    tr.predict(3)
+    assert len(tr.prompts()) == 2

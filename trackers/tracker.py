@@ -346,6 +346,16 @@ class MaskTracker:
         self._prompts = None
         return self.prompts()
 
+    def skip(self, frame: int) -> None:
+        """The frame (after ``predict(frame)``) could not be decoded: every track coasts through
+        it. Nothing was seen, so nothing ends here (tentative tracks too); it counts as a frame
+        without a measurement (``max_age``, and the velocity of a track's second measurement)."""
+        if frame != self.frame:
+            raise ValueError(f"skip is for frame {self.frame} (the last predict), got frame={frame}")
+        self.misses += 1
+        self.has_given[:] = False
+        self._prompts = None
+
     def swept_boxes(self, frames: int) -> np.ndarray:
         """[N, 4] boxes covering each live track from ``frames`` frames ago to its prediction now
         (by its velocity): where the tracked objects were over that time."""
