@@ -36,12 +36,17 @@ class Frame:
 
 
 class VideoStream:
-    """Iterate to get ``Frame``s in order. ``length`` and ``fps`` are None where unknown."""
+    """Iterate to get ``Frame``s in order. ``length`` and ``fps`` are None where unknown.
+
+    ``truncated``: set (when decoding errors are skipped) if the video stopped before the
+    length its header declares: ``{"declared": frames, "stopped_at": the first frame that could
+    not be decoded}``."""
 
     path: Path
     length: int | None
     fps: float | None
     size: tuple[int, int]  # (height, width)
+    truncated: dict | None = None
 
     def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -91,6 +96,7 @@ class OpenCVStream(VideoStream):
                     if self.on_error == "raise":
                         raise VideoError(msg)
                     log.warning("%s; stopping", msg)
+                    self.truncated = {"declared": self.length, "stopped_at": n}
                     return
                 if self.on_error == "raise":
                     raise VideoError(msg)
@@ -129,6 +135,7 @@ class DecordStream(VideoStream):
             if on_error == "raise":
                 raise VideoError(msg)
             log.warning("%s; reading the %d decodable frames", msg, self.length)
+            self.truncated = {"declared": declared, "stopped_at": self.length + 1}
         self.size = self._first_shape()
 
     def _first_shape(self) -> tuple[int, int]:

@@ -5,6 +5,9 @@
 CLIP is a video file (.avi, .mp4, ...) or a folder of numbered frames. With no prompt option
 the run discovers moving objects itself. Outputs (in --out, default: a folder named after the
 clip): tracks.txt, masks.jsonl, overlay.mp4 (or .avi), summary.json.
+
+Exit status: 0 done; 1 an error (partial results are written); 3 the video stopped before the
+length its header declares (every output written; summary.json says where); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -89,6 +92,10 @@ def _run(args) -> int:
     )
     summary = run_clip(clip, out, cfg, overlay=None if args.no_overlay else args.overlay_format, debug=args.debug)
     error = summary["error"]
+    if summary["truncated"]:
+        print(f"pipeline.run: {clip}: {error}; results for the {summary['frames_written']} frames read are in {out}",
+              file=sys.stderr)
+        return 3
     if error:
         return _fail(f"{error}; partial results in {out}") if error != "interrupted" else 130
     print(f"{summary['frames']} frames, {summary['objects']} objects, {summary['fps']} fps; results in {out}")
@@ -128,6 +135,11 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
             bar.update(1)
             bar.set_postfix(live=r.tracks.live, tracks=len(pipe.stats.track_ids), refresh=False)
         complete = True
+        if stream.truncated:
+            complete = False
+            t = stream.truncated
+            error = (f"truncated: the header declares {t['declared']} frames, decoding stopped at frame "
+                     f"{t['stopped_at']}")
     except KeyboardInterrupt:
         error = "interrupted"
         print("\npipeline.run: interrupted; writing what was done", file=sys.stderr)
@@ -154,6 +166,8 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
             "frames": s.frames,
             "frames_skipped": s.skipped,
             "frames_written": written,
+            "frames_declared": stream.length,
+            "truncated": stream.truncated,
             "objects": len(s.track_ids),
             "prompts": s.prompts,
             "encoder_passes": s.encoder_passes,

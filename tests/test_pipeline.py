@@ -179,3 +179,18 @@ def test_prompts_for_a_frame_that_fails_to_decode_start_on_the_next_one(clip, tm
     x5, y5, w5, h5 = at5[at5[:, 1] == obj][0, 2:6]
     first = tracks[tracks[:, 0] == 5][0]
     assert abs(first[2] + first[4] / 2 - (x5 + w5 / 2)) < w5 and abs(first[3] + first[5] / 2 - (y5 + h5 / 2)) < h5
+
+
+def test_a_truncated_video_is_reported_with_a_nonzero_exit(clip, tmp_path, capsys):
+    data = (clip / "clip.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 3])
+    out = tmp_path / "run"
+    assert run_cli.main([str(tmp_path / "cut.avi"), "--out", str(out), "--no-overlay"]) == 3
+    summary = json.loads((out / "summary.json").read_text())
+    t = summary["truncated"]
+    assert not summary["complete"] and summary["frames_declared"] == 30 and t["declared"] == 30
+    assert 1 < t["stopped_at"] <= 30 and summary["frames_written"] == t["stopped_at"] - 1
+    assert "truncated: the header declares 30 frames" in summary["error"]
+    assert len((out / "masks.jsonl").read_text().splitlines()) == summary["frames_written"]
+    assert (out / "tracks.txt").is_file()
+    assert f"decoding stopped at frame {t['stopped_at']}" in capsys.readouterr().err
