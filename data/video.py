@@ -78,36 +78,38 @@ class OpenCVStream(VideoStream):
         cap.release()
 
     def __iter__(self) -> Iterator[Frame]:
+        # Each read consumes one packet, decoded or not, so counting reads numbers the frames.
+        # A failed read is held until a later read succeeds (a bad frame in the middle) or the
+        # declared length is reached (the video stopped early): OpenCV's grab() fails on a
+        # corrupt packet as it does at the end, so it cannot tell the two apart.
         cap = cv2.VideoCapture(str(self.path))
-        n, failures = 0, 0
+        n, failed = 0, []
         try:
             while True:
                 ok, img = cap.read()
                 n += 1
                 if ok:
-                    failures = 0
+                    for k in failed:
+                        msg = f"{self.path}: frame {k} cannot be decoded"
+                        if self.on_error == "raise":
+                            raise VideoError(msg)
+                        log.warning("%s; skipped", msg)
+                        yield Frame(k, None)
+                    failed = []
                     yield Frame(n, np.ascontiguousarray(img[..., ::-1]))
                     continue
-                if self.length is None or n > self.length:
-                    return  # the end
-                msg = f"{self.path}: frame {n} cannot be decoded"
-                if self.length and failures == 0 and not cap.grab():
-                    msg = f"{self.path}: truncated: the header declares {self.length} frames, decoding fails at frame {n}"
-                    if self.on_error == "raise":
-                        raise VideoError(msg)
-                    log.warning("%s; stopping", msg)
-                    self.truncated = {"declared": self.length, "stopped_at": n}
-                    return
+                if self.length is None and len(failed) >= self.MAX_CONSECUTIVE_FAILURES:
+                    break  # no declared length: this many failures in a row end the clip
+                if self.length is not None and n > self.length:
+                    break
+                failed.append(n)
+            if failed and self.length is not None:
+                msg = (f"{self.path}: truncated: the header declares {self.length} frames, decoding fails at "
+                       f"frame {failed[0]}")
                 if self.on_error == "raise":
                     raise VideoError(msg)
-                failures += 1
-                log.warning("%s; skipped", msg)
-                yield Frame(n, None)
-                n += 1  # the grab above consumed the next frame's packet: report it skipped too
-                yield Frame(n, None)
-                if failures >= self.MAX_CONSECUTIVE_FAILURES:
-                    log.warning("%s: %d frames in a row failed; stopping", self.path, failures)
-                    return
+                log.warning("%s; stopping", msg)
+                self.truncated = {"declared": self.length, "stopped_at": failed[0]}
         finally:
             cap.release()
 

@@ -82,6 +82,39 @@ def test_bad_video_files_name_the_file(tmp_path, case):
         list(open_video(path))
 
 
+def _corrupt_avi_frames(path, frames):
+    """Zero the JPEG data of the given 1-based frames of an MJPG AVI (its '00dc' chunks)."""
+    data = bytearray(path.read_bytes())
+    chunks, i = [], 0
+    while (i := data.find(b"00dc", i)) >= 0:
+        size = int.from_bytes(data[i + 4 : i + 8], "little")
+        if size > 100:  # a frame's chunk, not an index entry
+            chunks.append((i + 8, size))
+        i += 8
+    for k in frames:
+        start, size = chunks[k - 1]
+        data[start : start + size] = bytes(size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("bad", [[4], [4, 5], [4, 5, 6], [3, 5, 7]])
+def test_frames_keep_their_numbers_after_frames_that_fail_to_decode(tmp_path, bad):
+    path = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for k in range(1, 13):
+        w.write(np.full((48, 64, 3), 20 * k, np.uint8))  # frame k is grey 20 k
+    w.release()
+    _corrupt_avi_frames(path, bad)
+    frames = list(open_video(path, on_error="skip"))
+    assert [f.number for f in frames] == list(range(1, 13))
+    for f in frames:
+        assert (f.image is None) == (f.number in bad)
+        if f.image is not None:
+            assert abs(f.image.mean() - 20 * f.number) < 3
+    with pytest.raises(VideoError, match=rf"v.avi: frame {bad[0]} cannot be decoded"):
+        list(open_video(path))
+
+
 # -- MOT rows ------------------------------------------------------------------------------
 def test_mot_round_trip(tmp_path):
     t = Tracks(np.array([1, 1, 2]), np.array([3, 1, 1]), np.array([[0, 0, 10, 5], [2, 3, 9.5, 7], [3, 3, 10, 8]], float),
