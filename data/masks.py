@@ -25,6 +25,13 @@ def tight_box(mask: np.ndarray, offset=(0, 0)) -> np.ndarray:
 KEEP = ("all", "centre", "largest")
 
 
+def check_keep(keep: str) -> str:
+    """``keep`` if it names a clean-up of ``clean_mask``, else a ValueError listing them."""
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
+    return keep
+
+
 def clean_mask(mask: np.ndarray, box, keep: str = "all", fill_holes: bool = False, gap: float = 0.03) -> np.ndarray:
     """The part of a box-prompted mask that is the prompted object.
 
@@ -38,8 +45,7 @@ def clean_mask(mask: np.ndarray, box, keep: str = "all", fill_holes: bool = Fals
     """
     import cv2
 
-    if keep not in KEEP:
-        raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
+    check_keep(keep)
     mask = np.asarray(mask, bool)
     x1, y1, x2, y2 = (float(v) for v in box)
     r = int(gap * max(x2 - x1, y2 - y1))

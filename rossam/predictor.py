@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from data.masks import KEEP, clean_mask, tight_box
+from data.masks import check_keep, clean_mask, tight_box
 
 from .model import RosSam
 from .windows import Window, plan_windows, validate_boxes, window_sizes
@@ -105,9 +105,7 @@ class BoxPredictor:
         self.batch_size = batch_size
         self.hq_token_only = model.hq_token_only if hq_token_only is None else hq_token_only
         self.mask_threshold = mask_threshold
-        if keep not in KEEP:
-            raise ValueError(f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
-        self.keep = keep
+        self.keep = check_keep(keep)
         self.fill_holes = fill_holes
         self.encoder_passes = 0  # counted over the predictor's life, for benchmarks
 

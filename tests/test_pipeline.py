@@ -137,43 +137,42 @@ def test_bad_input_is_one_line_and_nonzero(clip, tmp_path, capsys):
     assert "not empty (use --overwrite)" in capsys.readouterr().err
 
 
+def _frames_with_a_broken_one(clip, tmp_path, frames: int, broken: int):
+    """The clip's first ``frames`` frames as a numbered PNG folder, frame ``broken`` unreadable."""
+    import cv2
+
+    folder = tmp_path / "seq" / "img"
+    folder.mkdir(parents=True)
+    cap = cv2.VideoCapture(str(clip / "clip.avi"))
+    for n in range(1, frames + 1):
+        ok, img = cap.read()
+        cv2.imwrite(str(folder / f"{n:06d}.png"), img)
+    (folder / f"{broken:06d}.png").write_bytes(b"broken")
+    return tmp_path / "seq"
+
+
 def test_a_frame_that_fails_to_decode_is_skipped_and_counted(clip, tmp_path):
     import shutil
 
-    import cv2
-
-    frames = tmp_path / "seq" / "img"
-    frames.mkdir(parents=True)
-    cap = cv2.VideoCapture(str(clip / "clip.avi"))
-    for n in range(1, 9):
-        ok, img = cap.read()
-        cv2.imwrite(str(frames / f"{n:06d}.png"), img)
-    (frames / "000004.png").write_bytes(b"broken")
+    seq = _frames_with_a_broken_one(clip, tmp_path, 8, 4)
     shutil.copy(clip / "gt.txt", tmp_path / "gt.txt")
     out = tmp_path / "run"
-    assert run_cli.main([str(tmp_path / "seq"), "--init-gt", str(tmp_path / "gt.txt"), "--out", str(out)]) == 0
+    assert run_cli.main([str(seq), "--init-gt", str(tmp_path / "gt.txt"), "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_skipped"] == 1 and summary["frames_written"] == 8
 
 
 def test_prompts_for_a_frame_that_fails_to_decode_start_on_the_next_one(clip, tmp_path):
-    import cv2
     import numpy as np
 
-    frames = tmp_path / "seq" / "img"
-    frames.mkdir(parents=True)
-    cap = cv2.VideoCapture(str(clip / "clip.avi"))
-    for n in range(1, 7):
-        ok, img = cap.read()
-        cv2.imwrite(str(frames / f"{n:06d}.png"), img)
-    (frames / "000004.png").write_bytes(b"broken")
+    seq = _frames_with_a_broken_one(clip, tmp_path, 6, 4)
     rows = np.loadtxt(clip / "gt.txt", delimiter=",", ndmin=2)
     at4, at5 = rows[rows[:, 0] == 4], rows[rows[:, 0] == 5]
     obj = next(i for i in at4[np.argsort(-at4[:, 4] * at4[:, 5]), 1] if i in at5[:, 1])  # the largest seen in both
     x, y, w, h = at4[at4[:, 1] == obj][0, 2:6]
     (tmp_path / "init.txt").write_text(f"4,{x},{y},{x + w},{y + h}\n")
     out = tmp_path / "run"
-    assert run_cli.main([str(tmp_path / "seq"), "--init", str(tmp_path / "init.txt"), "--out", str(out),
+    assert run_cli.main([str(seq), "--init", str(tmp_path / "init.txt"), "--out", str(out),
                          "--no-overlay"]) == 0
     tracks = np.loadtxt(out / "tracks.txt", delimiter=",", ndmin=2)
     assert len(tracks) and tracks[:, 0].min() == 5  # not lost with the broken frame
