@@ -48,7 +48,12 @@ class VideoStream:
     size: tuple[int, int]  # (height, width)
     truncated: dict | None = None
 
-    def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - interface
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def frames(self, start: int = 1) -> Iterator[Frame]:  # pragma: no cover - interface
+        """The frames from number ``start`` on (a resumed run); earlier ones are passed over
+        without being converted."""
         raise NotImplementedError
 
 
@@ -77,7 +82,7 @@ class OpenCVStream(VideoStream):
         self.size = first.shape[:2]
         cap.release()
 
-    def __iter__(self) -> Iterator[Frame]:
+    def frames(self, start: int = 1) -> Iterator[Frame]:
         # Each read consumes one packet, decoded or not, so counting reads numbers the frames.
         # A failed read is held until a later read succeeds (a bad frame in the middle) or the
         # declared length is reached (the video stopped early): OpenCV's grab() fails on a
@@ -85,6 +90,9 @@ class OpenCVStream(VideoStream):
         cap = cv2.VideoCapture(str(self.path))
         n, failed = 0, []
         try:
+            while n + 1 < start and (self.length is None or n < self.length):
+                cap.grab()  # passed over: decoded (the codec needs it), not converted; one packet each
+                n += 1
             while True:
                 ok, img = cap.read()
                 n += 1
@@ -148,9 +156,9 @@ class DecordStream(VideoStream):
         self._reader.seek(0)
         return f.shape[1], f.shape[2]
 
-    def __iter__(self) -> Iterator[Frame]:
-        for start in range(0, self.length, self.chunk):
-            idx = list(range(start, min(start + self.chunk, self.length)))
+    def frames(self, start: int = 1) -> Iterator[Frame]:
+        for first in range(max(start, 1) - 1, self.length, self.chunk):
+            idx = list(range(first, min(first + self.chunk, self.length)))
             try:
                 batch = self._reader.get_batch(idx).asnumpy()
             except Exception:
@@ -209,8 +217,8 @@ class FolderStream(VideoStream):
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
         return None if img is None else np.ascontiguousarray(img[..., ::-1])
 
-    def __iter__(self) -> Iterator[Frame]:
-        for n in range(self.first, self.last + 1):
+    def frames(self, start: int = 1) -> Iterator[Frame]:
+        for n in range(max(self.first, start), self.last + 1):
             img = self._read(n)
             if img is None:
                 what = "is missing" if n not in self.files else f"({self.files[n].name}) is not a readable image"

@@ -1,7 +1,9 @@
 """``Pipeline(config).run(clip)``: decode, predict, segment, update, frame by frame.
 
-Decoding runs ahead on a background thread with a bounded queue, so decode and compute overlap
-and memory stays bounded whatever the clip's length.
+A run over one clip is a ``Session`` whose whole state is an explicit ``RunState`` (saveable,
+resumable, open to new prompts between frames). Decoding runs ahead on a background thread
+with a bounded queue, so decode and compute overlap and memory stays bounded whatever the
+clip's length.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -24,6 +25,8 @@ from data.mot import CLASS_IDS, read_mot
 from data.video import Frame, open_video
 from trackers.measure import clip_to_box
 from trackers import DiscoveryConfig, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
+
+from .state import FrameResult, RunState, Stats
 
 log = logging.getLogger(__name__)
 
@@ -67,45 +70,6 @@ class PipelineConfig:
         return self.discover if self.discover is not None else not (self.init or self.init_gt)
 
 
-@dataclass
-class FrameResult:
-    frame: int
-    image: np.ndarray | None  # None when the frame failed to decode
-    tracks: TrackResult
-    masks: list[np.ndarray]  # per reported track: boolean crop
-    offsets: np.ndarray  # [N, 2] (x, y) of each crop
-    prompts: int = 0
-    windows: int = 0
-    pending_masks: list[np.ndarray] = field(default_factory=list)  # per ``tracks.pending`` track
-    pending_offsets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
-
-    def take_pending(self, ids: set) -> None:
-        """Report the tentative tracks of this frame whose ids are in ``ids`` (confirmed later)."""
-        p = self.tracks.pending
-        if p is None or not len(p):
-            return
-        take = np.isin(p.ids, list(ids))
-        if not take.any():
-            return
-        rows, rest = np.flatnonzero(take), np.flatnonzero(~take)
-        self.tracks.extend(p.select(rows))
-        self.masks = self.masks + [self.pending_masks[k] for k in rows]
-        self.offsets = np.concatenate([self.offsets.reshape(-1, 2), self.pending_offsets[rows]])
-        self.tracks.pending = p.select(rest)
-        self.pending_masks = [self.pending_masks[k] for k in rest]
-        self.pending_offsets = self.pending_offsets[rest]
-
-
-@dataclass
-class Stats:
-    frames: int = 0
-    skipped: int = 0
-    seconds: dict = field(default_factory=lambda: {"decode_wait": 0.0, "discover": 0.0, "track": 0.0, "segment": 0.0})
-    track_ids: set = field(default_factory=set)
-    encoder_passes: int = 0
-    prompts: int = 0
-
-
 def _init_schedule(cfg: PipelineConfig) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     wanted = {CLASS_IDS[c] for c in cfg.classes} if cfg.classes else None
     if cfg.init:
@@ -134,7 +98,7 @@ class _Reader(threading.Thread):
 
     def run(self) -> None:
         try:
-            for fr in self.stream:
+            for fr in self.stream.frames(self.start_frame):
                 if self.stop.is_set() or (self.end_frame is not None and fr.number > self.end_frame):
                     break
                 if fr.number < self.start_frame:
@@ -194,9 +158,167 @@ class Pipeline:
         """Frames between decoding a frame and yielding its result."""
         return self.cfg.lookback if self.cfg.discovering else 0
 
+    def session(self, clip: str | Path, state: RunState | None = None) -> Session:
+        """A run over ``clip`` (opened here unless ``open`` was called first), starting anew
+        or from a saved ``state``."""
+        stream, self.stream = (self.stream or self.open(clip)), None
+        return Session(self, stream, state)
+
     def run(self, clip: str | Path) -> Iterator[FrameResult]:
-        results = self._frames(clip)
-        return _look_back(results, self.latency, self._extend_back) if self.latency else results
+        return self.session(clip).results()
+
+
+class Session:
+    """One run of a ``Pipeline`` over one clip. Everything it knows between two frames is in
+    ``self.state`` (a ``RunState``): save it, or build a session on a loaded one to continue.
+
+    Between two frames, ``add`` prompts new objects for the next frame and ``remove`` ends
+    tracks by id::
+
+        session = pipeline.session("clip.avi")
+        for result in session.results():
+            if result.frame == 10:
+                session.add([[100, 40, 112, 52]], ["car"])
+    """
+
+    def __init__(self, pipeline: Pipeline, stream, state: RunState | None = None):
+        self.pipe, self.cfg, self.stream = pipeline, pipeline.cfg, stream
+        self.state = state if state is not None else RunState()
+        self.schedule = _init_schedule(self.cfg)
+        self.tracker = MaskTracker(stream.size, self.cfg.tracker, self.state.tracker)
+        enabled = self.cfg.discovering or self.cfg.detect
+        self.discovery = MotionDiscovery(dataclasses.replace(self.cfg.discovery, enabled=enabled), self.state.discovery)
+        pipeline.stats = self.state.stats
+        self._passes = pipeline.predictor.encoder_passes - self.state.stats.encoder_passes
+
+    @property
+    def next_frame(self) -> int:
+        return max(self.cfg.start, self.state.frame + 1)
+
+    # -- prompts from outside, between two frames ------------------------------------------
+    def add(self, boxes, classes=None) -> np.ndarray:
+        """Prompt new objects in the next frame (``next_frame``), as ``--init`` rows of that
+        frame do. boxes: [N, 4] xyxy; classes: N names or class ids (default: none). Returns
+        the ids their tracks will have."""
+        boxes = self.tracker._check_boxes(boxes, "boxes")
+        n = len(boxes)
+        if classes is None:
+            classes = np.full(n, -1, np.int64)
+        else:
+            classes = np.array([CLASS_IDS[c] if isinstance(c, str) else int(c) for c in np.asarray(classes).reshape(-1)],
+                               np.int64)
+            if len(classes) != n:
+                raise ValueError(f"classes: expected {n} (one per box), got {len(classes)}")
+        ids = self.tracker.reserve(n)
+        s = self.state
+        s.waiting_ids = np.concatenate([s.waiting_ids, ids])
+        s.waiting_boxes = np.concatenate([s.waiting_boxes, boxes])
+        s.waiting_classes = np.concatenate([s.waiting_classes, classes])
+        return ids
+
+    def remove(self, ids) -> np.ndarray:
+        """End the tracks with these ids now; they are left out of the results not yet
+        released. Returns the ids that were live (or waiting to start)."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        s = self.state
+        waiting = np.isin(s.waiting_ids, ids)
+        removed = np.concatenate([self.tracker.remove(ids), s.waiting_ids[waiting]])
+        s.waiting_ids, s.waiting_boxes, s.waiting_classes = (s.waiting_ids[~waiting], s.waiting_boxes[~waiting],
+                                                             s.waiting_classes[~waiting])
+        for r in s.lookback:
+            r.drop(ids)
+        return np.unique(removed)
+
+    # -- frames ------------------------------------------------------------------------------
+    def results(self) -> Iterator[FrameResult]:
+        """Decode from ``next_frame`` on (ahead, on a thread) and yield each frame's result in
+        order, ``pipeline.latency`` frames after it was processed."""
+        reader = _Reader(self.stream, self.next_frame, self.cfg.end, self.cfg.queue_size)
+        reader.start()
+        try:
+            for fr in reader.frames(self.state.stats):
+                yield from self.step(fr)
+            yield from self.finish()
+        finally:
+            reader.stop.set()
+
+    def finish(self) -> Iterator[FrameResult]:
+        """The results still held back (at the end of the clip), each taken out of the state
+        as it is yielded."""
+        while self.state.lookback:
+            yield self.state.lookback.pop(0)
+
+    def step(self, fr: Frame) -> list[FrameResult]:
+        """Process one decoded frame; returns the results released by it (none while the
+        look-back fills, then one)."""
+        r = self._process(fr)
+        s = self.state
+        if not self.pipe.latency:
+            s.reported.update(int(i) for i in r.tracks.ids)
+            return [r]
+        ids = set(r.tracks.ids.tolist())
+        for old in s.lookback:
+            old.take_pending(ids)
+        new = ids - s.reported
+        s.reported |= ids
+        if new and s.lookback:
+            self._extend_back(s.lookback, new)
+        s.lookback.append(r)
+        released = []
+        while len(s.lookback) > self.pipe.latency:
+            released.append(s.lookback.pop(0))
+        return released
+
+    def _process(self, fr: Frame) -> FrameResult:
+        cfg, s, tracker, predictor = self.cfg, self.state, self.tracker, self.pipe.predictor
+        stats = s.stats
+        n = fr.number
+        t0 = time.perf_counter()
+        tracker.predict(n, fr.image)
+        s.frame = n
+        if n in self.schedule:  # numbered when they start
+            boxes, classes = self.schedule[n]
+            s.waiting_ids = np.concatenate([s.waiting_ids, np.full(len(boxes), -1, np.int64)])
+            s.waiting_boxes = np.concatenate([s.waiting_boxes, boxes])
+            s.waiting_classes = np.concatenate([s.waiting_classes, classes])
+        if fr.image is None:  # failed to decode: every track coasts; prompts wait for a good frame
+            stats.skipped += 1
+            tracker.skip(n)
+            return FrameResult(n, None, _empty(), [], np.zeros((0, 2), np.int64))
+        if len(s.waiting_ids):
+            tracker.add(s.waiting_boxes, s.waiting_classes, confirmed=True, ids=s.waiting_ids)
+            s.waiting_ids, s.waiting_boxes, s.waiting_classes = (np.zeros(0, np.int64), np.zeros((0, 4)),
+                                                                 np.zeros(0, np.int64))
+        t1 = time.perf_counter()
+        if self.discovery.cfg.enabled:
+            swept = tracker.swept_boxes(2 * self.discovery.cfg.gap)
+            tracker.propose(self.discovery(fr.image, swept), new_tracks=cfg.discovering)
+        t2 = time.perf_counter()
+        prompts = tracker.prompts()
+        pred = predictor.predict(fr.image, prompts.boxes)
+        if cfg.clip_to_prompt:
+            pred.masks = [clip_to_box(m, o, b) for m, o, b in zip(pred.masks, pred.offsets, prompts.boxes)]
+        t3 = time.perf_counter()
+        res = tracker.update(n, pred.masks, pred.iou, pred.offsets)
+        masks, offsets = [pred.masks[k] for k in res.prompt_index], pred.offsets[res.prompt_index]
+        pending = res.pending if res.pending is not None else _empty()
+        pmasks, poffsets = [pred.masks[k] for k in pending.prompt_index], pred.offsets[pending.prompt_index]
+        if self.pipe.box_only:  # report the filter's box (updated by this frame's measurement)
+            size = self.stream.size
+            row = {int(i): k for k, i in enumerate(tracker.ids)}
+            state = tracker.predicted_boxes()
+            res.boxes, masks, offsets = _filled(state[[row[int(i)] for i in res.ids]].reshape(-1, 4), size)
+            pending.boxes, pmasks, poffsets = _filled(state[[row[int(i)] for i in pending.ids]].reshape(-1, 4), size)
+        t4 = time.perf_counter()
+        stats.seconds["track"] += (t1 - t0) + (t4 - t3)
+        stats.seconds["discover"] += t2 - t1
+        stats.seconds["segment"] += t3 - t2
+        stats.frames += 1
+        stats.prompts += len(prompts)
+        stats.track_ids.update(int(i) for i in res.ids)
+        stats.encoder_passes = predictor.encoder_passes - self._passes
+        return FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(pred.windows), pmasks,
+                           poffsets.reshape(-1, 2))
 
     def _extend_back(self, held: list[FrameResult], ids: set) -> None:
         """Follow newly confirmed tracks back through the held frames before their first
@@ -245,98 +367,13 @@ class Pipeline:
         if not len(keep):
             return
         boxes = boxes[keep]
-        pred = self.predictor.predict(fr.image, boxes)
+        pred = self.pipe.predictor.predict(fr.image, boxes)
         masks = [clip_to_box(m, o, b) if self.cfg.clip_to_prompt else m for m, o, b in zip(pred.masks, pred.offsets, boxes)]
         fr.tracks.extend(TrackResult(np.array([objects[j][0] for j in keep]), boxes,
                                      np.array([objects[j][2] for j in keep]), np.array([objects[j][3] for j in keep]),
                                      np.full(len(keep), -1), sources=np.full(len(keep), TEMPLATE)))
         fr.masks = fr.masks + masks
         fr.offsets = np.concatenate([fr.offsets.reshape(-1, 2), pred.offsets.reshape(-1, 2)])
-
-    def _frames(self, clip: str | Path) -> Iterator[FrameResult]:
-        cfg = self.cfg
-        stream, self.stream = (self.stream or self.open(clip)), None  # ``open`` may have been called first
-        schedule = _init_schedule(cfg)
-        height, width = stream.size
-        tracker = MaskTracker((height, width), cfg.tracker)
-        discovery = MotionDiscovery(dataclasses.replace(cfg.discovery, enabled=cfg.discovering or cfg.detect))
-        reader = _Reader(stream, cfg.start, cfg.end, cfg.queue_size)
-        reader.start()
-        stats = self.stats
-        passes0 = self.predictor.encoder_passes
-        held = []  # prompts scheduled for frames that failed to decode: they start at the next good one
-        try:
-            for fr in reader.frames(stats):
-                n = fr.number
-                t0 = time.perf_counter()
-                tracker.predict(n, fr.image)
-                if n in schedule:
-                    held.append(schedule[n])
-                if fr.image is None:  # failed to decode: every track coasts
-                    stats.skipped += 1
-                    tracker.skip(n)
-                    yield FrameResult(n, None, _empty(), [], np.zeros((0, 2), np.int64))
-                    continue
-                if held:
-                    tracker.add(np.concatenate([b for b, _ in held]), np.concatenate([c for _, c in held]), confirmed=True)
-                    held = []
-                t1 = time.perf_counter()
-                if discovery.cfg.enabled:
-                    swept = tracker.swept_boxes(2 * discovery.cfg.gap)
-                    tracker.propose(discovery(fr.image, swept), new_tracks=cfg.discovering)
-                t2 = time.perf_counter()
-                prompts = tracker.prompts()
-                pred = self.predictor.predict(fr.image, prompts.boxes)
-                if cfg.clip_to_prompt:
-                    pred.masks = [clip_to_box(m, o, b) for m, o, b in zip(pred.masks, pred.offsets, prompts.boxes)]
-                t3 = time.perf_counter()
-                res = tracker.update(n, pred.masks, pred.iou, pred.offsets)
-                masks, offsets = [pred.masks[k] for k in res.prompt_index], pred.offsets[res.prompt_index]
-                pending = res.pending if res.pending is not None else _empty()
-                pmasks, poffsets = [pred.masks[k] for k in pending.prompt_index], pred.offsets[pending.prompt_index]
-                if self.box_only:  # report the filter's box (updated by this frame's measurement)
-                    row = {int(i): k for k, i in enumerate(tracker.ids)}
-                    state = tracker.predicted_boxes()
-                    res.boxes, masks, offsets = _filled(state[[row[int(i)] for i in res.ids]].reshape(-1, 4), (height, width))
-                    pending.boxes, pmasks, poffsets = _filled(state[[row[int(i)] for i in pending.ids]].reshape(-1, 4),
-                                                              (height, width))
-                t4 = time.perf_counter()
-                stats.seconds["track"] += (t1 - t0) + (t4 - t3)
-                stats.seconds["discover"] += t2 - t1
-                stats.seconds["segment"] += t3 - t2
-                stats.frames += 1
-                stats.prompts += len(prompts)
-                stats.track_ids.update(int(i) for i in res.ids)
-                stats.encoder_passes = self.predictor.encoder_passes - passes0
-                yield FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(pred.windows), pmasks,
-                                  poffsets.reshape(-1, 2))
-        finally:
-            reader.stop.set()
-
-
-def _look_back(results: Iterator[FrameResult], frames: int, extend=None) -> Iterator[FrameResult]:
-    """Hold ``frames`` results back; a track reported in a newer frame is also reported in the
-    held frames where it was tentative, so a discovered object is not lost to its confirmation.
-    ``extend(held, ids)`` may then follow the newly confirmed ``ids`` further back."""
-    held: deque[FrameResult] = deque()
-    reported: set = set()
-    try:
-        for r in results:
-            ids = set(r.tracks.ids.tolist())
-            for old in held:
-                old.take_pending(ids)
-            new = ids - reported
-            reported |= ids
-            if extend is not None and new and held:
-                extend(list(held), new)
-            held.append(r)
-            while len(held) > frames:
-                yield held.popleft()
-        while held:
-            yield held.popleft()
-    finally:
-        results.close()
-
 
 def _filled(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Boxes clamped to the frame, as filled crops with their offsets."""

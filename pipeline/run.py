@@ -6,17 +6,26 @@ CLIP is a video file (.avi, .mp4, ...) or a folder of numbered frames. With no p
 the run discovers moving objects itself. Outputs (in --out, default: a folder named after the
 clip): tracks.txt, masks.jsonl, overlay.mp4 (or .avi), summary.json.
 
+The run saves its state beside its outputs (run_state.npz) every --save-every frames and when
+Ctrl-C or SIGTERM stops it; --resume continues from there with the same clip and settings, and
+its tracks.txt and masks.jsonl equal those of a run that never stopped.
+
 Exit status: 0 done; 1 an error (partial results are written); 3 the video stopped before the
-length its header declares (every output written; summary.json says where); 130 interrupted.
+length its header declares (every output written; summary.json says where); 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import logging
 import platform
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-overlay", action="store_true", help="do not write the overlay video")
     p.add_argument("--overlay-format", choices=["mp4", "avi"], default="mp4")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    p.add_argument("--resume", action="store_true", help="continue the stopped run in --out from its saved state "
+                   "(same clip and settings), appending to its outputs")
+    p.add_argument("--save-every", type=int, default=100, metavar="N",
+                   help="save the run's state every N frames, and on Ctrl-C / SIGTERM (0: never); default 100")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -78,7 +91,7 @@ def _run(args) -> int:
     out = Path(args.out) if args.out else Path.cwd() / (clip.stem if clip.is_file() else clip.name)
     if out.exists() and not out.is_dir():
         return _fail(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+    if out.is_dir() and any(out.iterdir()) and not (args.overwrite or args.resume):
         return _fail(f"{out}: output folder is not empty (use --overwrite)")
     # read prompt files first: a bad file fails before the model loads
     if args.init:
@@ -90,56 +103,103 @@ def _run(args) -> int:
         discover=True if args.discover else None, start=args.start, end=args.end,
         classes=tuple(args.classes) if args.classes else None, adaptive_zoom=not args.fixed_zoom,
     )
-    summary = run_clip(clip, out, cfg, overlay=None if args.no_overlay else args.overlay_format, debug=args.debug)
+    if args.save_every < 0:
+        return _fail(f"--save-every must be 0 or more, got {args.save_every}")
+    summary = run_clip(clip, out, cfg, overlay=None if args.no_overlay else args.overlay_format, debug=args.debug,
+                       resume=args.resume, save_every=args.save_every)
     error = summary["error"]
     if summary["truncated"]:
         print(f"pipeline.run: {clip}: {error}; results for the {summary['frames_written']} frames read are in {out}",
               file=sys.stderr)
         return 3
+    if error in ("interrupted", "terminated"):
+        saved = "; resume with --resume" if summary["state"] else ""
+        print(f"pipeline.run: {error} after {summary['frames_written']} frames; results so far in {out}{saved}",
+              file=sys.stderr)
+        return 130 if error == "interrupted" else 143
     if error:
-        return _fail(f"{error}; partial results in {out}") if error != "interrupted" else 130
+        return _fail(f"{error}; partial results in {out}")
     print(f"{summary['frames']} frames, {summary['objects']} objects, {summary['fps']} fps; results in {out}")
     return 0
 
 
+STATE = "run_state.npz"
+
+
 def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "mp4", segmenter=None,
-             progress: bool | None = None, debug: bool = False) -> dict:
+             progress: bool | None = None, debug: bool = False, resume: bool = False, save_every: int = 100) -> dict:
     """Run ``Pipeline(cfg)`` over ``clip`` and write its outputs into ``out`` (created).
 
     Returns the summary (also written as ``summary.json``): ``complete`` is false and ``error``
-    says why when the run stopped early (``"interrupted"`` for Ctrl-C); what was done is written
-    either way. Errors opening the clip raise. ``progress=None`` shows a bar on a terminal only.
+    says why when the run stopped early (``"interrupted"`` for Ctrl-C, ``"terminated"`` for
+    SIGTERM); what was done is written either way. Errors opening the clip raise.
+    ``progress=None`` shows a bar on a terminal only.
+
+    The run's state is saved beside its outputs (``run_state.npz``) every ``save_every`` frames
+    written (0: never) and when a first Ctrl-C or SIGTERM stops it after the frame in hand (a
+    second Ctrl-C stops at once); ``resume`` continues from it, appending to the outputs, and
+    refuses a state saved with other settings or another clip. A run that reaches the clip's
+    end removes its state.
     """
     from .core import Pipeline
     from .sinks import Sinks, write_json
+    from .state import differences
 
     clip, out = Path(clip), Path(out)
     pipe = Pipeline(cfg, segmenter=segmenter)
     stream = pipe.open(clip)
+    settings = _settings(cfg, clip, stream, segmenter)
+    state_path = out / STATE
+    state = None
+    if resume:
+        state = _load_state(out, state_path)
+        diff = differences(state.settings, settings)
+        if diff:
+            raise ValueError(f"cannot resume {out}: it was run with other settings or another clip: " + "; ".join(diff))
     out.mkdir(parents=True, exist_ok=True)
-    sinks = Sinks(out, stream.size, stream.fps or 10.0, overlay)
+    sinks = Sinks(out, stream.size, stream.fps or 10.0, overlay, resume=state.outputs if state else None)
+    session = pipe.session(clip, state)
+    session.state.settings = settings
+    resumed_from = session.next_frame if resume else None
+    frames0 = pipe.stats.frames
     total = None
     if stream.length:
         last = min(stream.length, cfg.end) if cfg.end else stream.length
         total = max(0, last - cfg.start + 1)
     complete, error = False, None
     t0 = time.perf_counter()
-    bar = tqdm(total=total, unit="frame", desc=clip.name, disable=None if progress is None else not progress)
-    written = 0
+    bar = tqdm(total=total, initial=sinks.frames, unit="frame", desc=clip.name,
+               disable=None if progress is None else not progress)
+    seconds = pipe.stats.seconds
+
+    def save() -> None:
+        t = time.perf_counter()
+        session.state.outputs = sinks.position()
+        session.state.save(state_path)
+        seconds["save"] = seconds.get("save", 0.0) + time.perf_counter() - t
+
+    results = session.results()
     try:
-        for r in pipe.run(clip):
-            t = time.perf_counter()
-            sinks.write(r.frame, r.image, r.tracks, r.masks, r.offsets)
-            pipe.stats.seconds["write"] = pipe.stats.seconds.get("write", 0.0) + time.perf_counter() - t
-            written += 1
-            bar.update(1)
-            bar.set_postfix(live=r.tracks.live, tracks=len(pipe.stats.track_ids), refresh=False)
-        complete = True
-        if stream.truncated:
-            complete = False
-            t = stream.truncated
-            error = (f"truncated: the header declares {t['declared']} frames, decoding stopped at frame "
-                     f"{t['stopped_at']}")
+        with _StopOnSignal() as stop:
+            for r in results:
+                t = time.perf_counter()
+                sinks.write(r.frame, r.image, r.tracks, r.masks, r.offsets)
+                seconds["write"] = seconds.get("write", 0.0) + time.perf_counter() - t
+                bar.update(1)
+                bar.set_postfix(live=r.tracks.live, tracks=len(pipe.stats.track_ids), refresh=False)
+                if save_every and (stop.reason or sinks.frames % save_every == 0):
+                    save()
+                if stop.reason:
+                    error = stop.reason
+                    break
+            else:
+                complete = True
+                state_path.unlink(missing_ok=True)
+                if stream.truncated:
+                    complete = False
+                    t = stream.truncated
+                    error = (f"truncated: the header declares {t['declared']} frames, decoding stopped at frame "
+                             f"{t['stopped_at']}")
     except KeyboardInterrupt:
         error = "interrupted"
         print("\npipeline.run: interrupted; writing what was done", file=sys.stderr)
@@ -148,6 +208,7 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
         if debug:
             raise
     finally:
+        results.close()
         bar.close()
         paths = sinks.close()
         elapsed = time.perf_counter() - t0
@@ -165,15 +226,17 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
             "clip": str(clip),
             "frames": s.frames,
             "frames_skipped": s.skipped,
-            "frames_written": written,
+            "frames_written": sinks.frames,
             "frames_declared": stream.length,
             "truncated": stream.truncated,
+            "resumed_from": resumed_from,
+            "state": STATE if state_path.exists() else None,
             "objects": len(s.track_ids),
             "prompts": s.prompts,
             "encoder_passes": s.encoder_passes,
             "seconds": round(elapsed, 3),
             "seconds_per_stage": {k: round(v, 3) for k, v in s.seconds.items()},
-            "fps": round(s.frames / elapsed, 3) if elapsed > 0 else None,
+            "fps": round((s.frames - frames0) / elapsed, 3) if elapsed > 0 else None,
             "model": model,
             "config": dataclasses.asdict(cfg),
             "outputs": [p.name for p in paths],
@@ -182,6 +245,63 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
         }
         write_json(out / "summary.json", summary)
     return summary
+
+
+def _load_state(out: Path, path: Path):
+    from .state import RunState
+
+    if not path.is_file():
+        summary = out / "summary.json"
+        if summary.is_file() and json.loads(summary.read_text()).get("complete"):
+            raise ValueError(f"nothing to resume: the run in {out} is complete")
+        raise ValueError(f"nothing to resume: no saved state ({STATE}) in {out}")
+    return RunState.load(path)
+
+
+def _settings(cfg, clip: Path, stream, segmenter) -> dict:
+    """What a resumed run must share with the saved one: the configuration (less the last
+    frame and the decode queue, which change no result), the prompt files' contents, the
+    segmenter, and the clip."""
+    from .state import as_json
+
+    config = as_json(dataclasses.asdict(cfg))
+    for free in ("end", "queue_size"):
+        config.pop(free)
+    files = {k: hashlib.sha1(Path(getattr(cfg, k)).read_bytes()).hexdigest() for k in ("init", "init_gt") if getattr(cfg, k)}
+    identity = {"path": str(clip.resolve()), "size": list(stream.size), "frames": stream.length}
+    if clip.is_file():
+        st = clip.stat()
+        identity.update(bytes=st.st_size, modified_ns=st.st_mtime_ns)
+    else:
+        identity.update(first=getattr(stream, "first", None), last=getattr(stream, "last", None))
+    seg = None if segmenter is None else getattr(segmenter, "name", type(segmenter).__name__)
+    return {"config": config, "prompt_files": files, "segmenter": seg, "clip": identity}
+
+
+class _StopOnSignal:
+    """Ctrl-C or SIGTERM ask the run to stop after the frame in hand (``reason`` is then set),
+    so that its state is saved whole; a second Ctrl-C stops at once. Only in the main thread
+    (elsewhere, signals are not this run's to take)."""
+
+    def __init__(self):
+        self.reason: str | None = None
+        self._old: dict = {}
+
+    def _handle(self, sig, _frame) -> None:
+        if self.reason is not None and sig == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = "interrupted" if sig == signal.SIGINT else "terminated"
+        print(f"\npipeline.run: {self.reason}; stopping after this frame (Ctrl-C again to stop now)", file=sys.stderr)
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 if __name__ == "__main__":

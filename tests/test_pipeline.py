@@ -101,15 +101,15 @@ def test_jilin_preset_tracks_cars_moving_their_own_length(jilin_clip, tmp_path, 
 def test_interrupted_run_leaves_readable_partial_outputs(clip, tmp_path, monkeypatch):
     from pipeline import core
 
-    original = core.Pipeline.run
+    original = core.Session.results
 
-    def interrupted(self, c):
-        for k, r in enumerate(original(self, c)):
+    def interrupted(self):  # a second Ctrl-C: the run stops at once
+        for k, r in enumerate(original(self)):
             if k == 5:
                 raise KeyboardInterrupt
             yield r
 
-    monkeypatch.setattr(core.Pipeline, "run", interrupted)
+    monkeypatch.setattr(core.Session, "results", interrupted)
     out = tmp_path / "run"
     code = run_cli.main([str(clip / "clip.avi"), "--init-gt", str(clip / "gt.txt"), "--out", str(out)])
     assert code == 130
@@ -137,24 +137,10 @@ def test_bad_input_is_one_line_and_nonzero(clip, tmp_path, capsys):
     assert "not empty (use --overwrite)" in capsys.readouterr().err
 
 
-def _frames_with_a_broken_one(clip, tmp_path, frames: int, broken: int):
-    """The clip's first ``frames`` frames as a numbered PNG folder, frame ``broken`` unreadable."""
-    import cv2
-
-    folder = tmp_path / "seq" / "img"
-    folder.mkdir(parents=True)
-    cap = cv2.VideoCapture(str(clip / "clip.avi"))
-    for n in range(1, frames + 1):
-        ok, img = cap.read()
-        cv2.imwrite(str(folder / f"{n:06d}.png"), img)
-    (folder / f"{broken:06d}.png").write_bytes(b"broken")
-    return tmp_path / "seq"
-
-
-def test_a_frame_that_fails_to_decode_is_skipped_and_counted(clip, tmp_path):
+def test_a_frame_that_fails_to_decode_is_skipped_and_counted(clip, tmp_path, frames_with_a_broken_one):
     import shutil
 
-    seq = _frames_with_a_broken_one(clip, tmp_path, 8, 4)
+    seq = frames_with_a_broken_one(clip / "clip.avi", tmp_path, 8, 4)
     shutil.copy(clip / "gt.txt", tmp_path / "gt.txt")
     out = tmp_path / "run"
     assert run_cli.main([str(seq), "--init-gt", str(tmp_path / "gt.txt"), "--out", str(out)]) == 0
@@ -162,10 +148,10 @@ def test_a_frame_that_fails_to_decode_is_skipped_and_counted(clip, tmp_path):
     assert summary["frames_skipped"] == 1 and summary["frames_written"] == 8
 
 
-def test_prompts_for_a_frame_that_fails_to_decode_start_on_the_next_one(clip, tmp_path):
+def test_prompts_for_a_frame_that_fails_to_decode_start_on_the_next_one(clip, tmp_path, frames_with_a_broken_one):
     import numpy as np
 
-    seq = _frames_with_a_broken_one(clip, tmp_path, 6, 4)
+    seq = frames_with_a_broken_one(clip / "clip.avi", tmp_path, 6, 4)
     rows = np.loadtxt(clip / "gt.txt", delimiter=",", ndmin=2)
     at4, at5 = rows[rows[:, 0] == 4], rows[rows[:, 0] == 5]
     obj = next(i for i in at4[np.argsort(-at4[:, 4] * at4[:, 5]), 1] if i in at5[:, 1])  # the largest seen in both

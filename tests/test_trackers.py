@@ -74,7 +74,7 @@ def test_coasting_through_a_three_frame_miss_keeps_the_id():
         hide = (0,) if 6 <= t <= 8 else ()
         res = _step_current(tr, t, truth, hide)
         if hide:
-            assert len(res) == 0 and tr.state[0] == LOST
+            assert len(res) == 0 and tr.status[0] == LOST
         else:
             assert list(res.ids) == list(ids), t
             assert np.allclose(res.boxes[0], truth[0])
@@ -179,14 +179,14 @@ def test_bad_masks_are_gated_and_the_track_coasts():
         box = [100, 100, 220, 180] if f < 3 else big.prompts().boxes[0]
         res = big.update(f, [_box_mask(box, (400, 400))], [0.9] if f != 2 else [0.1])
     assert len(res) == 0 and "leaked to the prompt's edges" in res.rejected.values()
-    assert big.state[0] == LOST
+    assert big.status[0] == LOST
 
 
 def test_tentative_tracks_confirm_after_n_hits_and_lost_ones_are_reacquired():
     tr = MaskTracker((200, 200), TrackerConfig(n_init=2))
     tr.predict(1)
     tr.propose([[100, 100, 110, 106]])
-    assert tr.state[0] != CONFIRMED
+    assert tr.status[0] != CONFIRMED
     res = tr.update(1, [_box_mask([100, 100, 110, 106], (200, 200))], [0.9])
     assert len(res) == 0  # tentative tracks are not reported
     tr.predict(2)
@@ -195,7 +195,7 @@ def test_tentative_tracks_confirm_after_n_hits_and_lost_ones_are_reacquired():
     tid = res.ids[0]
     tr.predict(3)
     tr.update(3, [np.zeros((200, 200), bool)], [0.9])
-    assert tr.state[0] == LOST
+    assert tr.status[0] == LOST
     tr.predict(4)
     assert len(tr.propose([[101, 100, 111, 106]])) == 0  # taken back, no new track
     res = tr.update(4, [_box_mask([101, 100, 111, 106], (200, 200))], [0.9])
@@ -445,7 +445,7 @@ def test_every_track_coasts_through_a_frame_that_failed_to_decode():
     assert len(tr) == 2
     tr.predict(2)
     tr.skip(2)
-    assert len(tr) == 2 and tr.state[0] == CONFIRMED  # nothing ends, nothing is lost
+    assert len(tr) == 2 and tr.status[0] == CONFIRMED  # nothing ends, nothing is lost
     with pytest.raises(ValueError, match="skip is for frame 2"):
         tr.skip(3)
     tr.predict(3)

@@ -12,7 +12,6 @@ tracks.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -41,11 +40,14 @@ class DiscoveryConfig:
 
 
 class MotionDiscovery:
-    """Feed frames in order with ``__call__(frame)``; returns [M, 4] xyxy proposals."""
+    """Feed frames in order with ``__call__(frame)``; returns [M, 4] xyxy proposals.
 
-    def __init__(self, config: DiscoveryConfig | None = None):
+    Its only state is ``history``, the smoothed grey frames it compares (oldest first, at most
+    2 x gap + 1): pass a saved list to continue a run; the list given is the one updated."""
+
+    def __init__(self, config: DiscoveryConfig | None = None, history: list[np.ndarray] | None = None):
         self.cfg = config or DiscoveryConfig()
-        self.history: deque = deque(maxlen=2 * self.cfg.gap + 1)
+        self.history: list[np.ndarray] = history if history is not None else []
 
     def reset(self) -> None:
         self.history.clear()
@@ -72,6 +74,7 @@ class MotionDiscovery:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
         gray = cv2.GaussianBlur(gray, (0, 0), self.cfg.smooth)  # sensor noise down, small cars kept
         self.history.append(gray)
+        del self.history[: -(2 * self.cfg.gap + 1)]
         if len(self.history) < 3:
             return np.zeros((0, 4))
         # until 2 x gap + 1 frames are in, compare over a shorter gap: an object present from

@@ -32,12 +32,9 @@ from .kalman import KalmanBoxFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
 from .matching import assign, centre_distance, iou_matrix
 from .measure import GateConfig, gate, measurement_box
 from .motion import MotionConfig, global_shift, match_templates, to_gray
+from .state import (CONFIRMED, DETECTION, GIVEN, LOST, MASK, NONE, SOURCE_NAMES, STATUS_NAMES, TEMPLATE,  # noqa: F401
+                    TENTATIVE, TrackerState)
 
-TENTATIVE, CONFIRMED, LOST = 0, 1, 2
-STATE_NAMES = {TENTATIVE: "tentative", CONFIRMED: "confirmed", LOST: "lost"}
-# where a reported box came from
-NONE, MASK, TEMPLATE, DETECTION, GIVEN = 0, 1, 2, 3, 4
-SOURCE_NAMES = {NONE: "none", MASK: "mask", TEMPLATE: "template", DETECTION: "detection", GIVEN: "given"}
 
 
 @dataclass
@@ -132,37 +129,37 @@ def _centred(centres: np.ndarray, wh: np.ndarray) -> np.ndarray:
     return np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
 
 
-class MaskTracker:
-    # per-track arrays, kept in step by ``_append`` and ``_keep``
-    _FIELDS = ("ids", "mean", "cov", "n_obs", "hits", "misses", "state", "classes", "given", "has_given",
-               "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported")
+class _InState:
+    """A field of the tracker's ``TrackerState``, read and written there (``tracker.ids`` is
+    ``tracker.state.ids``)."""
 
-    def __init__(self, frame_size: tuple[int, int], config: TrackerConfig | None = None):
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else getattr(obj.state, self.name)
+
+    def __set__(self, obj, value):
+        setattr(obj.state, self.name, value)
+
+
+class MaskTracker:
+    """The tracker's whole state between frames is ``self.state`` (a ``TrackerState``): pass a
+    saved one to continue a run; its fields read as the tracker's own attributes."""
+
+    def __init__(self, frame_size: tuple[int, int], config: TrackerConfig | None = None,
+                 state: TrackerState | None = None):
         self.cfg = config or TrackerConfig()
         self.height, self.width = int(frame_size[0]), int(frame_size[1])
         self.kf = KalmanBoxFilter(self.cfg.std_weight_position, self.cfg.std_weight_velocity)
-        self._next_id = 1
-        self.frame = 0
-        self.ids = np.zeros(0, np.int64)
-        self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
-        self.n_obs = np.zeros(0, np.int64)  # measurements so far (0: only a given box)
-        self.hits = np.zeros(0, np.int64)  # tentative: frames with a detection; else: measured frames
-        self.misses = np.zeros(0, np.int64)
-        self.state = np.zeros(0, np.int64)
-        self.classes = np.zeros(0, np.int64)
-        self.given = np.zeros((0, 4))  # the box a new track is prompted with (its user or discovered box)
-        self.has_given = np.zeros(0, bool)
-        self.ref_area = np.zeros(0)  # the object's size (NaN until known): see GateConfig
-        self.size = np.zeros((0, 2))  # w, h of the user's box convention (NaN: report the measured box)
-        self.pad = np.zeros((0, 2))  # px the user's box adds around the object's mask (NaN until a mask)
-        self.motion = np.zeros((0, 2))  # this frame's motion-measured centre (NaN: none)
-        self.motion_src = np.zeros(0, np.int64)  # TEMPLATE or DETECTION (NONE: no measurement)
-        self.parts = np.zeros(0, bool)  # this frame: blobs much smaller than the object moved inside it
-        self.unsupported = np.zeros(0, np.int64)  # frames in a row measured by template matching alone
-        self.platform_shift = np.zeros(2)  # the last frame's platform motion (dx, dy)
-        self._gray: np.ndarray | None = None  # the previous frame, grey
-        self._prompts: Prompts | None = None
+        self.state = state if state is not None else TrackerState()
+        if self.state.gray is not None and self.state.gray.shape != (self.height, self.width):
+            raise ValueError(f"tracker state is for {self.state.gray.shape} frames, not {(self.height, self.width)}")
+        self._prompts: Prompts | None = None  # a cache, recomputed from the state
+
+    @property
+    def _gray(self) -> np.ndarray | None:
+        return self.state.gray
 
     # -- adding tracks -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -181,25 +178,32 @@ class MaskTracker:
             raise ValueError(f"{name}[{i}] has no area: {boxes[i].tolist()}")
         return boxes
 
-    def add(self, boxes, classes=None, confirmed: bool = True, sized: bool = True) -> np.ndarray:
+    def reserve(self, n: int) -> np.ndarray:
+        """``n`` new track ids, taken now for tracks added later (prompts waiting for a frame)."""
+        ids = np.arange(self.state.next_id, self.state.next_id + n, dtype=np.int64)
+        self.state.next_id += n
+        return ids
+
+    def add(self, boxes, classes=None, confirmed: bool = True, sized: bool = True, ids=None) -> np.ndarray:
         """New tracks prompted with ``boxes`` in the current frame; returns their ids.
 
         sized: the boxes are the objects' extents in the user's convention (user or ground-truth
         boxes): they set the size prior, and the track reports boxes of that size centred on the
         measured object. Discovered boxes are not sized (their size is learnt from the first
-        measurement, and the measured box is reported)."""
+        measurement, and the measured box is reported). ids: ids from ``reserve`` (-1: a new one)."""
         boxes = self._check_boxes(boxes, "boxes")
         n = len(boxes)
         if n == 0:
             return np.zeros(0, np.int64)
         classes = np.full(n, -1) if classes is None else np.asarray(classes, np.int64).reshape(n)
-        ids = np.arange(self._next_id, self._next_id + n)
-        self._next_id += n
+        ids = np.full(n, -1, np.int64) if ids is None else np.array(ids, np.int64).reshape(n)
+        new = ids < 0
+        ids[new] = self.reserve(int(new.sum()))
         mean, cov = self.kf.initiate(boxes)
         wh = boxes[:, 2:] - boxes[:, :2]
         self._append(
             ids=ids, mean=mean, cov=cov, n_obs=np.zeros(n, np.int64), hits=np.zeros(n, np.int64),
-            misses=np.zeros(n, np.int64), state=np.full(n, CONFIRMED if confirmed else TENTATIVE),
+            misses=np.zeros(n, np.int64), status=np.full(n, CONFIRMED if confirmed else TENTATIVE),
             classes=classes, given=boxes, has_given=np.ones(n, bool),
             ref_area=np.prod(wh, axis=1) if sized else np.full(n, np.nan),
             size=wh if sized else np.full((n, 2), np.nan), pad=np.full((n, 2), np.nan),
@@ -209,8 +213,7 @@ class MaskTracker:
         return ids
 
     def _append(self, **arrays) -> None:
-        for name in self._FIELDS:
-            setattr(self, name, np.concatenate([getattr(self, name), arrays[name]]))
+        self.state.append(**arrays)
         self._prompts = None
 
     def propose(self, boxes, new_tracks: bool = True) -> np.ndarray:
@@ -223,15 +226,15 @@ class MaskTracker:
         boxes = self._check_boxes(boxes, "proposals")
         if len(boxes) == 0:
             return np.zeros(0, np.int64)
-        live = np.flatnonzero((self.state != LOST) & ~self.has_given)
+        live = np.flatnonzero((self.status != LOST) & ~self.has_given)
         free = np.arange(len(boxes))
         if len(live):
             free = self._associate(live, boxes, free)
-        lost = np.flatnonzero(self.state == LOST)
+        lost = np.flatnonzero(self.status == LOST)
         if len(lost):
             free = self._associate(lost, boxes, free)
         boxes = boxes[free]
-        live = np.flatnonzero(self.state != LOST)
+        live = np.flatnonzero(self.status != LOST)
         if len(live) and len(boxes):
             pred = self.corrected_boxes()[live]
             c = (boxes[:, :2] + boxes[:, 2:]) / 2
@@ -334,7 +337,7 @@ class MaskTracker:
             self.motion[idx[found]] = where[found]
             self.motion_src[idx[found]] = TEMPLATE
         if gray is not None:
-            self._gray = gray
+            self.state.gray = gray
         if len(self):
             pred = self.predicted_boxes()
             cx = np.clip(pred[:, [0, 2]], 0, self.width)
@@ -359,7 +362,7 @@ class MaskTracker:
     def swept_boxes(self, frames: int) -> np.ndarray:
         """[N, 4] boxes covering each live track from ``frames`` frames ago to its prediction now
         (by its velocity): where the tracked objects were over that time."""
-        live = self.state != LOST
+        live = self.status != LOST
         now = self.predicted_boxes()[live]
         then = _moved(now, -self.mean[live, 4:6] * frames)
         return np.concatenate([np.minimum(now[:, :2], then[:, :2]), np.maximum(now[:, 2:], then[:, 2:])], axis=1)
@@ -409,7 +412,7 @@ class MaskTracker:
             return self._prompts
         pred = self.predicted_boxes()
         w, h = pred[:, 2] - pred[:, 0], pred[:, 3] - pred[:, 1]
-        tentative = self.state == TENTATIVE
+        tentative = self.status == TENTATIVE
         k = np.where(tentative, self.cfg.tentative_k_sigma, self.cfg.k_sigma)
         margin = np.where(tentative, self.cfg.tentative_min_margin, self.cfg.min_margin)
         sx = k * np.sqrt(self.cov[:, 0, 0]) + margin
@@ -494,31 +497,31 @@ class MaskTracker:
         self.unsupported[ok] = np.where(source[ok] == TEMPLATE, self.unsupported[ok] + 1, 0)
         # a tentative track is confirmed by moving evidence only: a parked look-alike or moving
         # texture gives plausible masks, not detections that follow one motion frame after frame
-        supported = ok & ((self.state != TENTATIVE) | (self.motion_src == DETECTION) | self.parts | self._mask_only)
+        supported = ok & ((self.status != TENTATIVE) | (self.motion_src == DETECTION) | self.parts | self._mask_only)
         self.hits[supported] += 1
         self.misses[ok] = 0
-        self.state[ok & (self.state == LOST)] = CONFIRMED
-        self.state[ok & (self.state == TENTATIVE) & (self.hits >= self.cfg.n_init)] = CONFIRMED
+        self.status[ok & (self.status == LOST)] = CONFIRMED
+        self.status[ok & (self.status == TENTATIVE) & (self.hits >= self.cfg.n_init)] = CONFIRMED
 
         # missed: a given (user) box still counts as the first observation; tentative tracks end
         miss = ~ok
-        given_first = miss & (self.n_obs == 0) & (self.state == CONFIRMED)
+        given_first = miss & (self.n_obs == 0) & (self.status == CONFIRMED)
         if given_first.any():
             self.mean[given_first], self.cov[given_first] = self.kf.initiate(self.given[given_first])
             self.n_obs[given_first] = 1
         self.misses[miss] += 1
-        self.state[miss & (self.state == CONFIRMED)] = LOST
-        remove = (miss & (self.state == TENTATIVE)) | (self.misses > self.cfg.max_age)
-        remove |= (self.state == TENTATIVE) & ~supported & (self.n_obs > 1)
+        self.status[miss & (self.status == CONFIRMED)] = LOST
+        remove = (miss & (self.status == TENTATIVE)) | (self.misses > self.cfg.max_age)
+        remove |= (self.status == TENTATIVE) & ~supported & (self.n_obs > 1)
         remove |= merged
 
-        result = self._result(ok & (self.state == CONFIRMED), measured, scores, source)
+        result = self._result(ok & (self.status == CONFIRMED), measured, scores, source)
         result.rejected = rejected
         # tentative tracks measured now: reported later if they are confirmed (the run's look-back)
-        result.pending = self._result(ok & (self.state == TENTATIVE) & ~remove, measured, scores, source)
+        result.pending = self._result(ok & (self.status == TENTATIVE) & ~remove, measured, scores, source)
         self.has_given[:] = False
         self._keep(~remove)
-        result.live = int((self.state != LOST).sum())
+        result.live = int((self.status != LOST).sum())
         self._prompts = None
         return result
 
@@ -602,7 +605,7 @@ class MaskTracker:
         ended = np.zeros(n, bool)
         wh = raw[:, 2:] - raw[:, :2]
         leaked = np.all(np.abs(raw - prompts.boxes) <= cfg.gate.leak_margin, axis=1)
-        candidates = ((self.state == TENTATIVE) & ~np.isnan(raw[:, 0]) & (scores >= cfg.small_mask_score)
+        candidates = ((self.status == TENTATIVE) & ~np.isnan(raw[:, 0]) & (scores >= cfg.small_mask_score)
                       & (np.nan_to_num(wh).max(axis=1) >= cfg.mask_min_size) & ~leaked & (source != MASK))
         if not candidates.any():
             return ended
@@ -612,7 +615,7 @@ class MaskTracker:
         for i in np.flatnonzero(candidates)[np.argsort(-np.prod(wh[candidates], axis=1))]:
             if ended[i]:
                 continue
-            inside = (self.state == TENTATIVE) & ~ended & np.all((centres >= raw[i, :2]) & (centres <= raw[i, 2:]), axis=1)
+            inside = (self.status == TENTATIVE) & ~ended & np.all((centres >= raw[i, :2]) & (centres <= raw[i, 2:]), axis=1)
             inside[i] = False
             if not inside.any() and np.prod(wh[i]) < cfg.gate.max_area_ratio * pred_area[i]:
                 continue
@@ -624,6 +627,18 @@ class MaskTracker:
         return ended
 
     def _keep(self, keep: np.ndarray) -> None:
-        for name in self._FIELDS:
-            setattr(self, name, getattr(self, name)[keep])
+        self.state.keep(keep)
         self._prompts = None
+
+    def remove(self, ids) -> np.ndarray:
+        """End the tracks with these ids now (a user's correction); returns the ids removed."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        gone = np.isin(self.ids, ids)
+        removed = self.ids[gone].copy()
+        self._keep(~gone)
+        return removed
+
+
+# the state's fields read and write as the tracker's own: ``self.ids``, ``self.mean``, ...
+for _name in ("frame", "platform_shift", *TrackerState.PER_TRACK):
+    setattr(MaskTracker, _name, _InState(_name))
