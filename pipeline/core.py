@@ -173,7 +173,8 @@ class Session:
     ``self.state`` (a ``RunState``): save it, or build a session on a loaded one to continue.
 
     Between two frames, ``add`` prompts new objects for the next frame and ``remove`` ends
-    tracks by id::
+    tracks by id; called from another thread while ``results`` runs, they wait for the frame
+    in hand::
 
         session = pipeline.session("clip.avi")
         for result in session.results():
@@ -190,6 +191,7 @@ class Session:
         self.discovery = MotionDiscovery(dataclasses.replace(self.cfg.discovery, enabled=enabled), self.state.discovery)
         pipeline.stats = self.state.stats
         self._passes = pipeline.predictor.encoder_passes - self.state.stats.encoder_passes
+        self.lock = threading.RLock()  # held while a frame is processed
 
     @property
     def next_frame(self) -> int:
@@ -200,13 +202,16 @@ class Session:
         """Prompt new objects in the next frame (``next_frame``), as ``--init`` rows of that
         frame do. boxes: [N, 4] xyxy; classes: N names or class ids (default: none). Returns
         the ids their tracks will have."""
+        with self.lock:
+            return self._add(boxes, classes)
+
+    def _add(self, boxes, classes) -> np.ndarray:
         boxes = self.tracker._check_boxes(boxes, "boxes")
         n = len(boxes)
         if classes is None:
             classes = np.full(n, -1, np.int64)
         else:
-            classes = np.array([CLASS_IDS[c] if isinstance(c, str) else int(c) for c in np.asarray(classes).reshape(-1)],
-                               np.int64)
+            classes = np.array([_class_id(c) for c in np.asarray(classes, object).reshape(-1)], np.int64)
             if len(classes) != n:
                 raise ValueError(f"classes: expected {n} (one per box), got {len(classes)}")
         ids = self.tracker.reserve(n)
@@ -219,7 +224,10 @@ class Session:
     def remove(self, ids) -> np.ndarray:
         """End the tracks with these ids now; they are left out of the results not yet
         released. Returns the ids that were live (or waiting to start)."""
-        ids = np.asarray(ids, np.int64).reshape(-1)
+        with self.lock:
+            return self._remove(np.asarray(ids, np.int64).reshape(-1))
+
+    def _remove(self, ids: np.ndarray) -> np.ndarray:
         s = self.state
         waiting = np.isin(s.waiting_ids, ids)
         removed = np.concatenate([self.tracker.remove(ids), s.waiting_ids[waiting]])
@@ -245,12 +253,20 @@ class Session:
     def finish(self) -> Iterator[FrameResult]:
         """The results still held back (at the end of the clip), each taken out of the state
         as it is yielded."""
-        while self.state.lookback:
-            yield self.state.lookback.pop(0)
+        while True:
+            with self.lock:
+                if not self.state.lookback:
+                    return
+                r = self.state.lookback.pop(0)
+            yield r
 
     def step(self, fr: Frame) -> list[FrameResult]:
         """Process one decoded frame; returns the results released by it (none while the
         look-back fills, then one)."""
+        with self.lock:
+            return self._step(fr)
+
+    def _step(self, fr: Frame) -> list[FrameResult]:
         r = self._process(fr)
         s = self.state
         if not self.pipe.latency:
@@ -374,6 +390,14 @@ class Session:
                                      np.full(len(keep), -1), sources=np.full(len(keep), TEMPLATE)))
         fr.masks = fr.masks + masks
         fr.offsets = np.concatenate([fr.offsets.reshape(-1, 2), pred.offsets.reshape(-1, 2)])
+
+def _class_id(c) -> int:
+    if isinstance(c, str):
+        if c not in CLASS_IDS:
+            raise ValueError(f"unknown class {c!r}; known: {', '.join(CLASS_IDS)}")
+        return CLASS_IDS[c]
+    return int(c)
+
 
 def _filled(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Boxes clamped to the frame, as filled crops with their offsets."""

@@ -126,8 +126,9 @@ def _run(args) -> int:
 STATE = "run_state.npz"
 
 
-def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "mp4", segmenter=None,
-             progress: bool | None = None, debug: bool = False, resume: bool = False, save_every: int = 100) -> dict:
+def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "mp4", segmenter=None, model=None,
+             progress: bool | None = None, debug: bool = False, resume: bool = False, save_every: int = 100,
+             on_session=None, on_result=None, stop: threading.Event | None = None) -> dict:
     """Run ``Pipeline(cfg)`` over ``clip`` and write its outputs into ``out`` (created).
 
     Returns the summary (also written as ``summary.json``): ``complete`` is false and ``error``
@@ -140,13 +141,18 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
     second Ctrl-C stops at once); ``resume`` continues from it, appending to the outputs, and
     refuses a state saved with other settings or another clip. A run that reaches the clip's
     end removes its state.
+
+    For a caller that drives the run (the web page): ``model`` a built model to use;
+    ``on_session(session)`` gets the session before the first frame (to add prompts or remove
+    tracks while it runs); ``on_result(result)`` each frame's result once written; ``stop``
+    ends the run after the frame in hand when set (``error`` is then ``"stopped"``).
     """
     from .core import Pipeline
     from .sinks import Sinks, write_json
     from .state import differences
 
     clip, out = Path(clip), Path(out)
-    pipe = Pipeline(cfg, segmenter=segmenter)
+    pipe = Pipeline(cfg, model=model, segmenter=segmenter)
     stream = pipe.open(clip)
     settings = _settings(cfg, clip, stream, segmenter)
     state_path = out / STATE
@@ -174,23 +180,28 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
 
     def save() -> None:
         t = time.perf_counter()
-        session.state.outputs = sinks.position()
-        session.state.save(state_path)
+        with session.lock:
+            session.state.outputs = sinks.position()
+            session.state.save(state_path)
         seconds["save"] = seconds.get("save", 0.0) + time.perf_counter() - t
 
+    if on_session is not None:
+        on_session(session)
     results = session.results()
     try:
-        with _StopOnSignal() as stop:
+        with _StopOnSignal(stop) as stopping:
             for r in results:
                 t = time.perf_counter()
                 sinks.write(r.frame, r.image, r.tracks, r.masks, r.offsets)
                 seconds["write"] = seconds.get("write", 0.0) + time.perf_counter() - t
                 bar.update(1)
                 bar.set_postfix(live=r.tracks.live, tracks=len(pipe.stats.track_ids), refresh=False)
-                if save_every and (stop.reason or sinks.frames % save_every == 0):
+                if on_result is not None:
+                    on_result(r)
+                if save_every and (stopping.reason or sinks.frames % save_every == 0):
                     save()
-                if stop.reason:
-                    error = stop.reason
+                if stopping.reason:
+                    error = stopping.reason
                     break
             else:
                 complete = True
@@ -281,16 +292,23 @@ def _settings(cfg, clip: Path, stream, segmenter) -> dict:
 class _StopOnSignal:
     """Ctrl-C or SIGTERM ask the run to stop after the frame in hand (``reason`` is then set),
     so that its state is saved whole; a second Ctrl-C stops at once. Only in the main thread
-    (elsewhere, signals are not this run's to take)."""
+    (elsewhere, signals are not this run's to take). ``event``: a caller's request to stop."""
 
-    def __init__(self):
-        self.reason: str | None = None
+    def __init__(self, event: threading.Event | None = None):
+        self._reason: str | None = None
+        self._event = event
         self._old: dict = {}
 
+    @property
+    def reason(self) -> str | None:
+        if self._reason is None and self._event is not None and self._event.is_set():
+            self._reason = "stopped"
+        return self._reason
+
     def _handle(self, sig, _frame) -> None:
-        if self.reason is not None and sig == signal.SIGINT:
+        if self._reason is not None and sig == signal.SIGINT:
             raise KeyboardInterrupt
-        self.reason = "interrupted" if sig == signal.SIGINT else "terminated"
+        self._reason = "interrupted" if sig == signal.SIGINT else "terminated"
         print(f"\npipeline.run: {self.reason}; stopping after this frame (Ctrl-C again to stop now)", file=sys.stderr)
 
     def __enter__(self) -> _StopOnSignal:
