@@ -42,6 +42,7 @@ class TrainConfig:
     synthetic_val_samples: int = 300
     val_seed: int = 10_000
     min_val_size: float = 8.0  # validate on objects whose longer side is at least this (px)
+    shuffle: bool = True  # a new order every epoch (resumable: drawn from the seed and the epoch)
     box_noise: float = 0.1
     box_expand: float = 0.0  # half the boxes grow by up to this x their side on each edge (the tracker's search boxes)
     adaptive_zoom: float = 0.0  # this fraction of synthetic windows is cropped as the adaptive-zoom predictor crops
@@ -162,6 +163,23 @@ def _build_data(cfg: TrainConfig, variant):
     return train, classes
 
 
+class EpochShuffle(torch.utils.data.Sampler):
+    """The samples in an order drawn anew every epoch from (seed, epoch): the same on every
+    rank (accelerate shards its batches among them) and the same again in a resumed run."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 def expand_boxes(boxes: torch.Tensor, expand: float, size: int, gen: torch.Generator) -> torch.Tensor:
     """Half the boxes (at random) grown on each edge by U(0, expand) x their side, clamped to the
     window: the tracker prompts with search boxes wider than the object."""
@@ -274,9 +292,18 @@ def train(cfg: TrainConfig) -> dict:
         log.info("parameters by group: %s", json.dumps(parameter_report(model)))
     opt_sam = torch.optim.AdamW(groups["sam"], lr=cfg.lr_sam, weight_decay=cfg.weight_decay) if groups["sam"] else None
     opt_hq = torch.optim.AdamW(groups["hq"], lr=cfg.lr_hq, weight_decay=cfg.weight_decay)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate_windows,
+    sampler = EpochShuffle(len(train_set), cfg.seed) if cfg.shuffle else None
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate_windows,
                         num_workers=cfg.num_workers, drop_last=True)
-    steps_per_epoch = max(1, len(loader) // accelerator.num_processes)
+    parts = [model, opt_hq, loader] + ([opt_sam] if opt_sam else [])
+    prepared = accelerator.prepare(*parts)
+    model, opt_hq, loader = prepared[:3]
+    if opt_sam:
+        opt_sam = prepared[3]
+    # The schedulers stay outside ``prepare``: accelerate steps a prepared scheduler once per
+    # process at every call, while these count this rank's optimiser steps (its share of the
+    # batches), so they are stepped once per step on any number of ranks.
+    steps_per_epoch = max(1, len(loader))
     if cfg.schedule == "step":
         sched_hq = torch.optim.lr_scheduler.StepLR(opt_hq, step_size=cfg.step_size * steps_per_epoch, gamma=cfg.gamma)
         sched_sam = torch.optim.lr_scheduler.LambdaLR(opt_sam, lambda s: 1.0) if opt_sam else None
@@ -285,11 +312,9 @@ def train(cfg: TrainConfig) -> dict:
         cosine = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))  # noqa: E731
         sched_hq = torch.optim.lr_scheduler.LambdaLR(opt_hq, cosine)
         sched_sam = torch.optim.lr_scheduler.LambdaLR(opt_sam, cosine) if opt_sam else None
-    parts = [model, opt_hq, sched_hq, loader] + ([opt_sam, sched_sam] if opt_sam else [])
-    prepared = accelerator.prepare(*parts)
-    model, opt_hq, sched_hq, loader = prepared[:4]
-    if opt_sam:
-        opt_sam, sched_sam = prepared[4:]
+    for sched in (sched_hq, sched_sam):
+        if sched is not None:
+            accelerator.register_for_checkpointing(sched)
 
     start_epoch, best = 0, -1.0
     resume = cfg.resume
@@ -360,7 +385,8 @@ def train(cfg: TrainConfig) -> dict:
             accelerator.print(f"stopped after {cfg.max_minutes} minutes in epoch {epoch}; last full state kept")
             break
         metrics = validate(raw, cfg, classes, accelerator.is_main_process) if accelerator.is_main_process else {}
-        metrics = {"epoch": epoch, "loss": float(np.mean(running)), **metrics}
+        lrs = {"lr_hq": opt_hq.param_groups[0]["lr"], **({"lr_sam": opt_sam.param_groups[0]["lr"]} if opt_sam else {})}
+        metrics = {"epoch": epoch, "loss": float(np.mean(running)), **lrs, **metrics}
         history.append(metrics)
         if accelerator.is_main_process:
             log.info("epoch %d: %s", epoch, json.dumps(metrics))
