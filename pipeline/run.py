@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="tiny", help="model variant: tiny (default), vit_b, vit_l, vit_h")
     p.add_argument("--checkpoint", default="default",
                    help="SAM / HQ-SAM .pth, ROS-SAM state folder or project .safetensors (default: embedded tiny)")
+    p.add_argument("--random-init", action="store_true", help="run a variant with random weights (speed checks); "
+                   "without it, a variant with no --checkpoint is refused")
     p.add_argument("--out", help="output folder (default: ./<clip name>)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--start", type=int, default=1, help="first frame (1-based)")
@@ -98,8 +100,10 @@ def _run(args) -> int:
         read_init_boxes(args.init)
     if args.init_gt:
         read_mot(args.init_gt)
+    if args.random_init and args.checkpoint != "default":
+        return _fail("give either --checkpoint or --random-init, not both")
     cfg = PipelineConfig(
-        variant=args.variant, checkpoint=args.checkpoint, device=args.device, init=args.init, init_gt=args.init_gt,
+        variant=args.variant, checkpoint=None if args.random_init else args.checkpoint, device=args.device, init=args.init, init_gt=args.init_gt,
         discover=True if args.discover else None, start=args.start, end=args.end,
         classes=tuple(args.classes) if args.classes else None, adaptive_zoom=not args.fixed_zoom,
     )

@@ -71,8 +71,8 @@ def build_rossam(
 ) -> RosSam:
     """Build a variant and load a checkpoint into it, strictly.
 
-    checkpoint: ``"default"`` loads the embedded weights for ``tiny`` and nothing for the
-    official variants (whose weights cannot ship); ``None`` keeps random weights; a path may be
+    checkpoint: ``"default"`` loads the embedded weights for ``tiny``; the official variants
+    have none (their weights cannot ship) and refuse it; ``None`` keeps random weights; a path may be
     any format ``rossam.checkpoint`` reads (SAM, HQ-SAM, ROS-SAM training state, the project's
     safetensors). ``hq``: ``None`` picks what the checkpoint holds (plain SAM checkpoints give a
     SAM decoder, so SAM and ROS-SAM compare through one predictor). ``maskdecoder`` loads
@@ -82,7 +82,10 @@ def build_rossam(
 
     spec = get_variant(variant)
     if checkpoint == "default":
-        checkpoint = EMBEDDED_WEIGHTS if variant == "tiny" else None
+        if variant != "tiny":
+            raise ValueError(f"{variant} has no embedded weights: give --checkpoint (an official SAM or HQ-SAM .pth, "
+                             "a ROS-SAM training state) or --random-init to run it with random weights")
+        checkpoint = EMBEDDED_WEIGHTS
         if checkpoint is not None and not Path(checkpoint).exists():
             log.warning("embedded tiny weights are missing (%s): using random weights", checkpoint)
             checkpoint = None

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--boxes", metavar="FILE", help="a file with one x1,y1,x2,y2 per line")
     p.add_argument("--variant", default="tiny", help="model variant (default: tiny, the embedded model)")
     p.add_argument("--checkpoint", default="default", help="any checkpoint rossam loads (default: embedded tiny weights)")
+    p.add_argument("--random-init", action="store_true", help="a variant with random weights (without it, a variant "
+                   "with no --checkpoint is refused)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-share", action="store_true", help="one window per object, as the reference code")
@@ -66,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         image = read_image(args.image)
         boxes = read_boxes_file(args.boxes) if args.boxes else np.array([parse_box(b) for b in args.box])
         device = resolve_device(args.device)
-        model = build_rossam(args.variant, args.checkpoint).to(device)
+        if args.random_init and args.checkpoint != "default":
+            raise ValueError("give either --checkpoint or --random-init, not both")
+        model = build_rossam(args.variant, None if args.random_init else args.checkpoint).to(device)
         pred = BoxPredictor(model, share_windows=not args.no_share, adaptive_zoom=not args.fixed_zoom,
                             keep=args.keep, fill_holes=not args.keep_holes).predict(image, boxes)
     except (OSError, ValueError) as e:

@@ -29,6 +29,7 @@ class TrainConfig:
     # model
     variant: str = "vit_l"
     checkpoint: str | None = None  # SAM / HQ-SAM .pth, ROS-SAM state folder or project safetensors
+    random_init: bool = False  # an official variant without a checkpoint starts from random weights only with this
     maskdecoder: str | None = None  # sam_vit_*_maskdecoder.pth to start SAM's decoder from
     lora_rank: int | None = 512  # None: no LoRA
     lora_blocks: list[int] | None = None  # None: every block
@@ -90,6 +91,12 @@ class TrainConfig:
         bad = [c for c in self.exclude_classes if c not in CLASSES]
         if bad:
             raise ValueError(f"TrainConfig.exclude_classes has unknown classes {bad}; known: {list(CLASSES)}")
+
+    def check_weights(self) -> None:
+        """An official variant starts from official weights, or from random ones when asked."""
+        if self.variant != "tiny" and self.checkpoint is None and not self.random_init:
+            raise ValueError(f"{self.variant} needs --checkpoint (an official SAM or HQ-SAM .pth); "
+                             "--random-init true trains it from random weights")
 
 
 def _convert(value: str, typ):
@@ -272,6 +279,7 @@ def train(cfg: TrainConfig) -> dict:
     from .trainable import parameter_report, set_trainable
     from .variants import get_variant
 
+    cfg.check_weights()
     accelerator = Accelerator(
         # without CUDA, cpu=True is what makes accelerate form gloo ranks from WORLD_SIZE
         cpu=not torch.cuda.is_available(),
@@ -418,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         cfg = load_config(args.config, rest)
+        cfg.check_weights()
     except (ValueError, OSError) as e:
         print(f"rossam.train: {e}", file=sys.stderr)
         return 2

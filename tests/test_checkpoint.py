@@ -176,3 +176,30 @@ def test_a_checkpoint_of_the_wrong_kind_is_named_in_one_line_and_never_unpickled
     torch.save({"epoch": 3, "optimizer": {"lr": 0.1}}, tmp_path / "state.pth")
     with pytest.raises(CheckpointError, match=r"state.pth: expected a flat state dict of tensors, found a dict with keys epoch, optimizer"):
         build_rossam("tiny", tmp_path / "state.pth")
+
+
+def test_an_official_variant_without_weights_is_refused(tmp_path, capsys):
+    """Random vit_b weights would run and exit 0 with meaningless masks: each entry point
+    refuses in one line naming --checkpoint, and --random-init allows it on purpose."""
+    import cv2
+    import numpy as np
+
+    from pipeline import run as run_cli
+    from rossam import predict
+    from rossam.train import TrainConfig
+    from rossam.train import main as train_main
+
+    with pytest.raises(ValueError, match="vit_b has no embedded weights: give --checkpoint"):
+        build_rossam("vit_b")
+    (tmp_path / "clip").mkdir()
+    for n in (1, 2):
+        cv2.imwrite(str(tmp_path / "clip" / f"{n:06d}.png"), np.zeros((32, 32, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    assert run_cli.main([str(tmp_path / "clip"), "--variant", "vit_b", "--out", str(tmp_path / "o")]) == 1
+    assert predict.main([str(tmp_path / "a.png"), "--box", "1,1,9,9", "--variant", "vit_l", "--out", str(tmp_path / "p")]) == 2
+    assert train_main(["--variant", "vit_h", "--output-dir", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("--checkpoint" in line for line in err), err
+    assert not (tmp_path / "t").exists()
+    TrainConfig(variant="vit_h", random_init=True).check_weights()  # asked for: allowed
+    assert predict.main([str(tmp_path / "a.png"), "--box", "1,1,9,9", "--random-init", "--out", str(tmp_path / "q")]) == 0
