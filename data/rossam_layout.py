@@ -154,28 +154,53 @@ class LayoutWindows(Dataset):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, i: int) -> dict:
-        from rossam.windows import Window, object_window
+    MIN_PIXELS = 4  # an object with fewer pixels in a window is not a target (nor a box to learn)
+    DRAWS = 8  # augmentations tried before the sample is used as it is
 
+    def __getitem__(self, i: int) -> dict:
         from .masks import tight_box
         from .windows import to_sample
 
         rng = np.random.default_rng([self.seed, self.epoch, i])
         s = self.data[i]
-        if self.augment:
-            from .augment import Sample, augment
+        # large-scale jitter may shrink every object below MIN_PIXELS, or the target alone: the
+        # augmentation is drawn again, and at last the sample is used unaugmented
+        for draw in range(self.DRAWS + 1):
+            t = s
+            if self.augment and draw < self.DRAWS:
+                from .augment import Sample, augment
 
-            a = augment(Sample(s["image"], s["masks"], s["boxes"], s["classes"]), 2 * self.variant.window, rng)
-            if len(a.boxes):  # a crop that empties every object keeps the original
-                s = {**s, "image": a.image, "masks": a.masks, "boxes": a.boxes, "classes": a.classes}
-        k = int(rng.integers(len(s["boxes"])))
-        # the predictor's window for this box (rossam.windows.object_window), moved at random
+                a = augment(Sample(s["image"], s["masks"], s["boxes"], s["classes"]), 2 * self.variant.window, rng)
+                t = {**s, "image": a.image, "masks": a.masks, "boxes": a.boxes, "classes": a.classes}
+            window = self._window(t, rng)
+            if window is not None:
+                break
+        else:
+            raise ValueError(f"{self.data.root}: {s['name']}: no object has {self.MIN_PIXELS} pixels in its window")
+        w, visible = window
+        inside = w.masks_in(t["masks"][visible], w.size)
+        boxes = np.stack([tight_box(m) for m in inside]) + [w.x0, w.y0, w.x0, w.y0]
+        size = self.variant.img_size
+        img, masks, boxes = w.cut(t["image"], size), w.masks_in(t["masks"][visible], size), w.boxes_in(boxes, size)
+        return to_sample(img, masks, boxes, t["classes"][visible], s["name"])
+
+    def _window(self, s: dict, rng: np.random.Generator):
+        """A target drawn among the objects large enough, the predictor's window for its box
+        (``rossam.windows.object_window``) moved at random, and the objects seen in it, target
+        first; None where no object is large enough or the moved window lost the target."""
+        from rossam.windows import Window, object_window
+
+        if not len(s["masks"]):  # the crop left no object
+            return None
+        big = np.flatnonzero(s["masks"].reshape(len(s["masks"]), -1).sum(axis=1) >= self.MIN_PIXELS)
+        if not len(big):
+            return None
+        k = int(big[rng.integers(len(big))])
         w = object_window(s["boxes"][k], self.variant.window)
         jitter = np.round(rng.uniform(-0.15, 0.15, 2) * w.size).astype(int)
         w = Window(w.x0 + int(jitter[0]), w.y0 + int(jitter[1]), w.size)
-        inside = w.masks_in(s["masks"], w.size)
-        visible = [j for j in [k] + [j for j in range(len(inside)) if j != k] if inside[j].sum() >= 4][: self.max_objects]
-        boxes = np.stack([tight_box(m) for m in inside[visible]]) + [w.x0, w.y0, w.x0, w.y0]
-        size = self.variant.img_size
-        img, masks, boxes = w.cut(s["image"], size), w.masks_in(s["masks"][visible], size), w.boxes_in(boxes, size)
-        return to_sample(img, masks, boxes, s["classes"][visible], s["name"])
+        seen = w.masks_in(s["masks"], w.size).reshape(len(s["masks"]), -1).sum(axis=1) >= self.MIN_PIXELS
+        if not seen[k]:
+            return None
+        others = [j for j in np.flatnonzero(seen) if j != k]
+        return w, [k] + others[: self.max_objects - 1]

@@ -409,3 +409,29 @@ def test_patches_hold_marinas_and_multi_coloured_objects():
     for p in boats:
         assert p.masks.any(axis=(1, 2)).all()
         assert not (p.masks.sum(axis=0) > 1).any()  # one object per pixel
+
+
+def test_layout_windows_keep_their_target_when_jitter_shrinks_objects(tmp_path):
+    """Large-scale jitter shrinks a small object below 4 px most of the time: a window is never
+    cut around nothing, and its first box is always the object it was cut around."""
+    from data.rossam_layout import LayoutWindows, write_sample
+    from rossam.variants import get_variant
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 200, (300, 300, 3), dtype=np.uint8)
+    masks = np.zeros((2, 300, 300), bool)
+    masks[0, 40:45, 40:45] = True  # 25 px: often under 4 px after a shrink
+    masks[1, 200:260, 180:270] = True
+    write_sample(tmp_path / "split", "a", image, [tight_box(m) for m in masks], masks, [1, 2])
+    only_small = masks[:1].copy()
+    write_sample(tmp_path / "split", "b", image, [tight_box(only_small[0])], only_small, [1])
+    variant = get_variant("tiny")
+    ds = LayoutWindows(tmp_path / "split", variant, seed=3)
+    centre = variant.img_size / 2
+    for epoch in range(25):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            item = ds[i]
+            target = item["boxes"][0].numpy()
+            assert item["masks"][0].sum() >= 4
+            assert np.all(np.abs((target[:2] + target[2:]) / 2 - centre) <= 0.2 * variant.img_size), (epoch, i, target)
