@@ -37,12 +37,15 @@ def _refresh(image, masks, classes) -> Sample:
     return Sample(image, masks, boxes.astype(np.float32), classes)
 
 
-def large_scale_jitter(s: Sample, target: int, rng: np.random.Generator, ratio=(0.1, 4.0)) -> Sample:
-    """Resize the longer side to ``target x U(ratio)``, crop a random ``target`` square, pad with 144."""
+def large_scale_jitter(s: Sample, target: int, rng: np.random.Generator, ratio=(0.1, 4.0),
+                       bilinear: bool = False) -> Sample:
+    """Resize the longer side to ``target x U(ratio)``, crop a random ``target`` square, pad with
+    144 (bottom and right). Shrinking averages the pixels it merges (area) unless ``bilinear``
+    (the reference code's mmcv resize)."""
     h, w = s.image.shape[:2]
     scale = target * rng.uniform(*ratio) / max(h, w)
     nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if scale < 1 and not bilinear else cv2.INTER_LINEAR
     image = cv2.resize(s.image, (nw, nh), interpolation=interp)
     masks = np.stack([cv2.resize(m.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST) for m in s.masks]) > 0 \
         if len(s.masks) else np.zeros((0, nh, nw), bool)
@@ -61,6 +64,11 @@ def diagonal_flip(s: Sample) -> Sample:
     """Transpose rows and columns (the flip along the main diagonal)."""
     return _refresh(np.ascontiguousarray(s.image.transpose(1, 0, 2)), np.ascontiguousarray(s.masks.transpose(0, 2, 1)),
                     s.classes)
+
+
+def rotate_180(s: Sample) -> Sample:
+    """A flip along both axes: what mmcv calls the "diagonal" flip (the reference code's)."""
+    return _refresh(np.ascontiguousarray(s.image[::-1, ::-1]), np.ascontiguousarray(s.masks[:, ::-1, ::-1]), s.classes)
 
 
 def horizontal_flip(s: Sample) -> Sample:
@@ -93,3 +101,38 @@ def augment(s: Sample, target: int, rng: np.random.Generator) -> Sample:
     if rng.random() < 0.5:
         s = horizontal_flip(s)
     return photometric(s, rng)
+
+
+def photometric_reference(s: Sample, rng: np.random.Generator, brightness=32, contrast=(0.5, 1.5),
+                          saturation=(0.5, 1.5), hue=18) -> Sample:
+    """mmdet's PhotoMetricDistortion as the reference code runs it: brightness; contrast before
+    or after the HSV step (at random); saturation and hue; a random swap of the channels. Each
+    step half the time."""
+    img = s.image.astype(np.float32)
+    if rng.random() < 0.5:
+        img += rng.uniform(-brightness, brightness)
+    contrast_first = rng.random() < 0.5
+    if contrast_first and rng.random() < 0.5:
+        img *= rng.uniform(*contrast)
+    hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
+    if rng.random() < 0.5:
+        hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*saturation), 0, 255)
+    if rng.random() < 0.5:
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-hue, hue) / 2) % 180
+    img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    if not contrast_first and rng.random() < 0.5:
+        img *= rng.uniform(*contrast)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        img = np.ascontiguousarray(img[..., rng.permutation(3)])
+    return Sample(img, s.masks, s.boxes, s.classes)
+
+
+def augment_reference(s: Sample, target: int, rng: np.random.Generator) -> Sample:
+    """The reference code's chain on a whole image: jitter (bilinear), the "diagonal" flip (both
+    axes) one time in ten, photometric distortion with its random contrast order and channel
+    swap; padded to ``target`` with 144 at the bottom and right."""
+    s = large_scale_jitter(s, target, rng, bilinear=True)
+    if rng.random() < 0.1:
+        s = rotate_180(s)
+    return photometric_reference(s, rng)

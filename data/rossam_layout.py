@@ -204,3 +204,40 @@ class LayoutWindows(Dataset):
             return None
         others = [j for j in np.flatnonzero(seen) if j != k]
         return w, [k] + others[: self.max_objects - 1]
+
+
+class LayoutImages(Dataset):
+    """The reference recipe's samples from a layout split: each whole image through the
+    reference augmentation (large-scale jitter to the encoder's size, bilinear; the flip along
+    both axes one time in ten; photometric distortion; padded with 144), every object in it
+    prompted with its exact box. An augmentation that leaves no object is drawn again (the
+    reference code multiplies such a sample's loss by zero and still steps Adam)."""
+
+    DRAWS = 8
+
+    def __init__(self, root, variant, exclude_classes=(), seed: int = 0):
+        self.data = RosSamDataset(root, exclude_classes)
+        self.size = variant.img_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> dict:
+        from .augment import Sample, augment_reference, large_scale_jitter
+        from .windows import to_sample
+
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        s = self.data[i]
+        sample = Sample(s["image"], s["masks"], s["boxes"], s["classes"])
+        for _ in range(self.DRAWS):
+            a = augment_reference(sample, self.size, rng)
+            if len(a.boxes):
+                break
+        else:  # the whole image at the encoder's size: every object stays
+            a = large_scale_jitter(sample, self.size, rng, ratio=(1.0, 1.0), bilinear=True)
+        return to_sample(a.image, a.masks, a.boxes, a.classes, s["name"])

@@ -95,6 +95,33 @@ class SyntheticWindows(Dataset):
         return to_sample(image, masks, boxes, classes[keep], f"synthetic-{self.seed}-{self.epoch}-{i}")
 
 
+class SyntheticImages(Dataset):
+    """The reference recipe's samples on generated data: a whole generated frame of
+    ``img_size`` px through the reference augmentation (``data.augment.augment_reference``),
+    every object in it prompted. Item i of epoch e is the same in every run with the seed."""
+
+    def __init__(self, length: int, img_size: int = 256, seed: int = 0, classes=CLASSES, weights: dict | None = None):
+        self.length, self.img_size, self.seed = length, img_size, seed
+        self.classes, self.weights = tuple(classes), weights
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        from .augment import Sample, augment_reference
+
+        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        while True:  # a jitter that crops every object away is drawn again
+            p = sample_patch(rng, self.img_size, self.classes, self.weights)
+            a = augment_reference(Sample(p.image, p.masks, p.boxes, p.classes), self.img_size, rng)
+            if len(a.boxes):
+                return to_sample(a.image, a.masks, a.boxes, a.classes, f"synthetic-image-{self.seed}-{self.epoch}-{i}")
+
+
 def collate_windows(batch: list[dict]) -> dict:
     """Stack windows; concatenate objects with the index of their window."""
     return {

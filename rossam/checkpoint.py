@@ -164,7 +164,9 @@ def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
         sam = load_safetensors(path / STATE_SAM)
         blocks = _lora_blocks(sam, r"image_encoder\.blocks\.(\d+)\.attn\.qkv\.linear_a_q\.weight")
         rank = sam[f"image_encoder.blocks.{blocks[0]}.attn.qkv.linear_a_q.weight"].shape[0] if blocks else None
-        return CheckpointInfo(path, "rossam_state", hq=True, lora_rank=rank, lora_blocks=blocks or None)
+        # the reference code trains and evaluates the HQ mask alone
+        return CheckpointInfo(path, "rossam_state", hq=True, lora_rank=rank, lora_blocks=blocks or None,
+                              metadata={"hq_token_only": True})
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.suffix == ".safetensors":

@@ -24,6 +24,17 @@ import torch
 log = logging.getLogger("rossam.train")
 
 
+# What each recipe sets (reference: the authors' train/train.py and rossamdataset.py; project:
+# this project's choices, made for a tracker that prompts with predicted boxes; README, "Two
+# training recipes").
+RECIPES = {
+    "reference": dict(hq_token_only=True, sample="image", batch_size=1, box_noise=0.0, epochs=48, pos_weight=1.0,
+                      iou_loss_weight=0.0, grad_clip=0.0),
+    "project": dict(hq_token_only=False, sample="window", batch_size=4, box_noise=0.1, epochs=24, pos_weight=10.0,
+                    iou_loss_weight=1.0, grad_clip=1.0),
+}
+
+
 @dataclass
 class TrainConfig:
     # model
@@ -34,7 +45,11 @@ class TrainConfig:
     lora_rank: int | None = 512  # None: no LoRA
     lora_blocks: list[int] | None = None  # None: every block
     train_all: bool = False  # train every parameter (for a variant trained from scratch)
-    hq_token_only: bool = False  # decode with the HQ logits alone at validation and export
+    # the recipe: "reference" (what the authors' code trains and evaluates; the default for
+    # vit_b/l/h) or "project" (this project's choices; the default for tiny). Every field left
+    # None below takes the recipe's value (RECIPES); a value given overrides it.
+    recipe: str | None = None
+    hq_token_only: bool | None = None  # decode with the HQ logits alone at validation and export
     # data
     train_data: str = "synthetic"  # "synthetic" or a ROS-SAM layout split folder
     val_data: str = "synthetic"
@@ -44,12 +59,13 @@ class TrainConfig:
     val_seed: int = 10_000
     min_val_size: float = 8.0  # validate on objects whose longer side is at least this (px)
     shuffle: bool = True  # a new order every epoch (resumable: drawn from the seed and the epoch)
-    box_noise: float = 0.1
+    sample: str | None = None  # "image": a whole jittered image, every object; "window": a zoomed window around one
+    box_noise: float | None = None
     box_expand: float = 0.0  # half the boxes grow by up to this x their side on each edge (the tracker's search boxes)
     adaptive_zoom: float = 0.0  # this fraction of synthetic windows is cropped as the adaptive-zoom predictor crops
     # optimisation (ROS-SAM: Adam, SAM parts lr 1e-4, HQ modules lr 1e-3 with StepLR(4, 0.1))
-    epochs: int = 24
-    batch_size: int = 4
+    epochs: int | None = None
+    batch_size: int | None = None  # images or windows per step
     lr_sam: float = 1e-4
     lr_hq: float = 1e-3
     weight_decay: float = 0.0
@@ -60,9 +76,9 @@ class TrainConfig:
     points: int = 112 * 112
     oversample: float = 3.0
     importance: float = 0.75
-    pos_weight: float = 10.0
-    iou_loss_weight: float = 1.0  # trains the IoU head the tracker gates on
-    grad_clip: float | None = 1.0
+    pos_weight: float | None = None
+    iou_loss_weight: float | None = None  # trains the IoU head the tracker gates on
+    grad_clip: float | None = None  # 0: no clipping
     # running
     output_dir: str = "runs/rossam"
     save_every: int = 1
@@ -79,6 +95,15 @@ class TrainConfig:
         from .variants import get_variant
 
         get_variant(self.variant)
+        if self.recipe is None:
+            self.recipe = "project" if self.variant == "tiny" else "reference"
+        if self.recipe not in RECIPES:
+            raise ValueError(f"TrainConfig.recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        for name, value in RECIPES[self.recipe].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.sample not in ("image", "window"):
+            raise ValueError(f"TrainConfig.sample must be 'image' or 'window', got {self.sample!r}")
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"TrainConfig.schedule must be 'step' or 'cosine', got {self.schedule!r}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
@@ -153,7 +178,16 @@ def _build_data(cfg: TrainConfig, variant):
     from data.windows import SyntheticWindows
 
     classes = [c for c in CLASSES if c not in cfg.exclude_classes]
-    if cfg.train_data == "synthetic":
+    if cfg.sample == "image":
+        if cfg.train_data == "synthetic":
+            from data.windows import SyntheticImages
+
+            train = SyntheticImages(cfg.synthetic_train_samples, variant.img_size, cfg.seed, classes)
+        else:
+            from data.rossam_layout import LayoutImages
+
+            train = LayoutImages(cfg.train_data, variant, exclude_classes=cfg.exclude_classes, seed=cfg.seed)
+    elif cfg.train_data == "synthetic":
         from functools import partial
 
         from .windows import window_sizes
@@ -295,7 +329,7 @@ def train(cfg: TrainConfig) -> dict:
     lora = LoRAConfig(cfg.lora_rank, tuple(cfg.lora_blocks) if cfg.lora_blocks else None) if cfg.lora_rank else None
     model = build_rossam(cfg.variant, cfg.checkpoint, hq=True, lora=lora, maskdecoder=cfg.maskdecoder)
     model.hq_token_only = cfg.hq_token_only
-    groups = set_trainable(model, train_all=cfg.train_all)
+    groups = set_trainable(model, train_all=cfg.train_all, recipe=cfg.recipe)
     if accelerator.is_main_process:
         log.info("parameters by group: %s", json.dumps(parameter_report(model)))
     opt_sam = torch.optim.AdamW(groups["sam"], lr=cfg.lr_sam, weight_decay=cfg.weight_decay) if groups["sam"] else None

@@ -1,4 +1,10 @@
-"""ROS-SAM's trainable set: LoRA, the last encoder block, SAM's mask decoder, the HQ modules."""
+"""ROS-SAM's trainable set, by recipe.
+
+``project``: LoRA, the last encoder block, SAM's mask decoder (inside the HQ path) and the HQ
+modules. ``reference``: what the authors' code effectively trains: LoRA, the last encoder
+block, the prompt encoder (never frozen there) and the HQ modules; SAM's decoder is in their
+optimiser but its output never reaches the loss, so it gets no gradient and stays as loaded.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,11 @@ from torch import nn
 
 from .lora import lora_modules
 
-GROUPS = ("lora", "last_block", "sam_decoder", "hq", "other")
+GROUPS = ("lora", "last_block", "sam_decoder", "prompt_encoder", "hq", "other")
+TRAINED = {
+    "project": {"lora", "last_block", "sam_decoder", "hq"},
+    "reference": {"lora", "last_block", "prompt_encoder", "hq"},
+}
 
 
 def parameter_groups(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
@@ -24,22 +34,25 @@ def parameter_groups(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter
             g = "last_block"
         elif name.startswith("mask_decoder."):
             g = "sam_decoder"
+        elif name.startswith("prompt_encoder."):
+            g = "prompt_encoder"
         else:
             g = "other"
         groups[g].append((name, p))
     return groups
 
 
-def set_trainable(model: nn.Module, train_all: bool = False) -> dict[str, list[nn.Parameter]]:
-    """Freeze all but ROS-SAM's trainable set (or nothing, with ``train_all``, for a model
+def set_trainable(model: nn.Module, train_all: bool = False, recipe: str = "project") -> dict[str, list[nn.Parameter]]:
+    """Freeze all but the recipe's trainable set (or nothing, with ``train_all``, for a model
     trained from scratch such as ``tiny``). Returns the trainable parameters of the two
-    optimiser groups: ``sam`` (LoRA, last block, SAM decoder, and all else when
-    ``train_all``) and ``hq``."""
+    optimiser groups: ``hq`` (the HQ modules) and ``sam`` (the rest that trains)."""
+    if recipe not in TRAINED:
+        raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(TRAINED)}")
     groups = parameter_groups(model)
     sam, hq = [], []
     for g, params in groups.items():
         for _, p in params:
-            train = train_all or g != "other"
+            train = train_all or g in TRAINED[recipe]
             p.requires_grad_(train)
             if train:
                 (hq if g == "hq" else sam).append(p)

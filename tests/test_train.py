@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,3 +107,103 @@ def test_samples_come_in_a_new_order_each_epoch_the_same_on_a_resume():
         orders.append(list(s))
     assert sorted(orders[0]) == list(range(50)) and orders[0] != list(range(50))
     assert orders[0] != orders[1] and orders[0] == orders[2]
+
+
+# -- the two recipes -------------------------------------------------------------------------
+def test_each_recipe_sets_its_defaults_and_a_given_value_wins():
+    ref = TrainConfig(variant="vit_l", checkpoint="sam_vit_l.pth")
+    assert ref.recipe == "reference"
+    assert (ref.hq_token_only, ref.sample, ref.batch_size, ref.box_noise, ref.epochs, ref.grad_clip,
+            ref.iou_loss_weight, ref.pos_weight) == (True, "image", 1, 0.0, 48, 0.0, 0.0, 1.0)
+    proj = TrainConfig(variant="tiny")
+    assert proj.recipe == "project"
+    assert (proj.hq_token_only, proj.sample, proj.batch_size, proj.box_noise, proj.grad_clip) == (False, "window", 4, 0.1, 1.0)
+    mixed = TrainConfig(variant="vit_b", recipe="reference", box_noise=0.1, checkpoint="x.pth")
+    assert mixed.box_noise == 0.1 and mixed.sample == "image"
+    with pytest.raises(ValueError, match="TrainConfig.recipe"):
+        TrainConfig(recipe="paper")
+
+
+def _one_step_gradients(recipe: str) -> dict[str, bool]:
+    """Which parameter groups hold a non-zero gradient after one training step's backward."""
+    from rossam import build_rossam
+    from rossam.lora import LoRAConfig
+    from rossam.losses import mask_loss
+    from rossam.trainable import parameter_groups, set_trainable
+
+    torch.manual_seed(0)
+    model = build_rossam("tiny", None, lora=LoRAConfig(rank=4))
+    for m in model.modules():  # LoRA's B starts at zero: give it a value so A gets a gradient too
+        if hasattr(m, "lora_q"):
+            for p in m.parameters():
+                torch.nn.init.normal_(p, std=0.02) if p.requires_grad else None
+    set_trainable(model, recipe=recipe)
+    images = torch.randint(0, 255, (1, 3, 256, 256)).float()
+    boxes = torch.tensor([[40.0, 50, 120, 110], [150, 140, 210, 230]])
+    targets = torch.zeros(2, 1, 256, 256)
+    targets[0, :, 60:100, 50:110] = 1
+    targets[1, :, 150:220, 160:200] = 1
+    out = model(images, torch.zeros(2, dtype=torch.long), boxes, hq_token_only=True)
+    bce, dice = mask_loss(out.hq_logits, targets, 256)
+    (bce + dice).backward()
+    return {g: any(p.grad is not None and p.grad.abs().sum() > 0 for _, p in params)
+            for g, params in parameter_groups(model).items()}
+
+
+def test_which_parameters_learn_in_each_recipe():
+    ref = _one_step_gradients("reference")
+    assert ref == {"lora": True, "last_block": True, "prompt_encoder": True, "hq": True, "sam_decoder": False,
+                   "other": False}
+    proj = _one_step_gradients("project")
+    assert proj["sam_decoder"] and not proj["prompt_encoder"] and proj["hq"] and not proj["other"]
+
+
+def test_the_mask_evaluated_is_the_one_trained():
+    """With hq_token_only (the reference recipe) the predictor's mask is the HQ logits alone:
+    SAM's own mask head, which the loss never sees, does not change it."""
+    from rossam import BoxPredictor, build_rossam
+
+    torch.manual_seed(0)
+    model = build_rossam("tiny", None).eval()
+    image = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    box = np.array([[60.0, 70, 120, 130]])
+    before = {flag: BoxPredictor(model, hq_token_only=flag).predict(image, box).masks[0] for flag in (True, False)}
+    with torch.no_grad():
+        for p in model.mask_decoder.output_hypernetworks_mlps.parameters():
+            p.mul_(-3.0)
+    after = {flag: BoxPredictor(model, hq_token_only=flag).predict(image, box).masks[0] for flag in (True, False)}
+    assert np.array_equal(before[True], after[True])
+    assert not np.array_equal(before[False], after[False])
+    assert TrainConfig(variant="vit_h", checkpoint="x.pth").hq_token_only
+
+
+def test_a_reference_sample_is_a_whole_jittered_image_with_every_object_and_exact_boxes():
+    from data.masks import tight_box
+    from data.windows import SyntheticImages
+
+    ds = SyntheticImages(6, img_size=256, seed=2)
+    counts = []
+    for i in range(len(ds)):
+        s = ds[i]
+        assert s["image"].shape == (3, 256, 256) and len(s["boxes"]) == len(s["masks"]) >= 1
+        for m, b in zip(s["masks"].numpy().astype(bool), s["boxes"].numpy()):
+            assert np.array_equal(tight_box(m), b)
+        counts.append(len(s["boxes"]))
+    assert max(counts) > 1  # every object of the image, not one target
+    assert ds[0]["name"] == SyntheticImages(6, img_size=256, seed=2)[0]["name"]
+
+
+def test_a_reference_training_run_leaves_sams_decoder_as_loaded(tmp_path):
+    from rossam.build import EMBEDDED_WEIGHTS
+
+    cfg = TrainConfig(variant="tiny", recipe="reference", checkpoint=str(EMBEDDED_WEIGHTS), lora_rank=None,
+                      exclude_classes=[], synthetic_train_samples=4, synthetic_val_samples=2, points=256, epochs=1,
+                      output_dir=str(tmp_path), alternate=False)
+    assert cfg.sample == "image" and cfg.batch_size == 1
+    train(cfg)
+    start, end = _weights(EMBEDDED_WEIGHTS), _weights(tmp_path / "last.safetensors")
+    sam_decoder = [k for k in start if k.startswith("mask_decoder.") and not any(
+        h in k for h in ("hf_token", "hf_mlp", "compress_vit_feat", "embedding_encoder", "embedding_maskfeature"))]
+    assert sam_decoder and all(torch.equal(start[k], end[k]) for k in sam_decoder)
+    prompt = [k for k in start if k.startswith("prompt_encoder.")]
+    assert any(not torch.equal(start[k], end[k]) for k in prompt)
