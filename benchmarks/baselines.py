@@ -108,4 +108,19 @@ class BoxOnlySegmenter:
         return _prediction(masks, offsets, [1.0] * len(boxes), image.shape[:2])
 
 
+class BoxFillSegmenter:
+    """Each prompt box filled: the floor a segmenter must beat (score 1)."""
+
+    name = "box-fill"
+    box_only = False
+
+    def __init__(self):
+        self.encoder_passes = 0
+
+    def predict(self, image: np.ndarray, boxes) -> Prediction:
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        crops = [filled_crop(b) for b in boxes]
+        return _prediction([m for m, _ in crops], [o for _, o in crops], [1.0] * len(boxes), image.shape[:2])
+
+
 SEGMENTERS = {"grabcut": GrabCutSegmenter, "box": BoxOnlySegmenter}

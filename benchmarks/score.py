@@ -104,11 +104,12 @@ def _gt_masks(folder: Path, frame: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def mask_scores(gt_folder: Path, pred_jsonl: Path, min_iou: float) -> dict:
     """mIoU and mBIoU over true object instances (a missed object scores 0), objects matched
-    to predictions by box IoU (Hungarian, at least ``min_iou``)."""
+    to predictions by box IoU (Hungarian, at least ``min_iou``). Boundary IoU is taken on a
+    crop around each object (``rossam.metrics.object_boundary_iou``)."""
     from pycocotools import mask as mask_utils
 
     from data.masks import tight_box
-    from rossam.metrics import boundary_iou, mask_iou
+    from rossam.metrics import mask_iou, object_boundary_iou
     from trackers.matching import assign, iou_matrix
 
     gt_folder = Path(gt_folder)
@@ -127,7 +128,7 @@ def mask_scores(gt_folder: Path, pred_jsonl: Path, min_iou: float) -> dict:
             matches, unmatched, _ = assign(cost, 1 - min_iou)
             for r, c in matches:
                 ious.append(mask_iou(preds[c], truth[r][0]))
-                bious.append(boundary_iou(preds[c], truth[r][0]))
+                bious.append(object_boundary_iou(preds[c], truth[r][0]))
             ious += [0.0] * len(unmatched)
             bious += [0.0] * len(unmatched)
     return {"miou": float(np.mean(ious)) if ious else math.nan, "mbiou": float(np.mean(bious)) if bious else math.nan,

@@ -50,6 +50,7 @@ class PipelineConfig:
     # was tentative, up to this many frames back; results then come this many frames late
     lookback: int = 4
     batch_size: int = 16
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA; "bf16" or "float32"
     queue_size: int = 8
     on_decode_error: str = "skip"  # a frame that fails to decode: "skip" (tracks coast) or "raise"
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -143,7 +144,8 @@ class Pipeline:
             self.model = model if model is not None else build_rossam(self.cfg.variant, self.cfg.checkpoint)
             self.model.to(self.device)
             self.predictor = BoxPredictor(self.model, share_windows=self.cfg.share_windows,
-                                          adaptive_zoom=self.cfg.adaptive_zoom, batch_size=self.cfg.batch_size)
+                                          adaptive_zoom=self.cfg.adaptive_zoom, batch_size=self.cfg.batch_size,
+                                          precision=self.cfg.precision)
         self.box_only = bool(getattr(self.predictor, "box_only", False))
         self.stats = Stats()
         self.stream = None

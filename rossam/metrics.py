@@ -38,6 +38,26 @@ def boundary_iou(pred: np.ndarray, gt: np.ndarray, dilation_ratio: float = 0.02)
     return mask_iou(boundary_band(pred, dilation_ratio), boundary_band(gt, dilation_ratio))
 
 
+def object_boundary_iou(pred: np.ndarray, gt: np.ndarray, dilation_ratio: float = 0.02, context: float = 0.5) -> float:
+    """Boundary IoU of one object's masks, on a crop around them: the box holding both, grown
+    on each side by ``context`` x its size (2 px at least). The band is then ``dilation_ratio``
+    of the crop's diagonal, so it scales with the object; on a whole frame it would be wider
+    than most satellite objects, and boundary IoU would equal mask IoU."""
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    if pred.shape != gt.shape:
+        raise ValueError(f"mask shapes differ: {pred.shape} and {gt.shape}")
+    both = pred | gt
+    if not both.any():
+        return 1.0
+    ys, xs = np.nonzero(both)
+    h, w = both.shape
+    gx = max(2, int(np.ceil(context * (xs.max() - xs.min() + 1))))
+    gy = max(2, int(np.ceil(context * (ys.max() - ys.min() + 1))))
+    x1, x2 = max(xs.min() - gx, 0), min(xs.max() + 1 + gx, w)
+    y1, y2 = max(ys.min() - gy, 0), min(ys.max() + 1 + gy, h)
+    return boundary_iou(pred[y1:y2, x1:x2], gt[y1:y2, x1:x2], dilation_ratio)
+
+
 def image_iou(preds, gts) -> float:
     """ROS-SAM's image-level IoU: the union of an image's predicted masks against the union of its true ones."""
     preds, gts = np.asarray(preds, bool), np.asarray(gts, bool)

@@ -28,10 +28,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def autocast_for(device: torch.device):
-    """bf16 autocast on CUDA, nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+PRECISIONS = ("auto", "bf16", "float32")
+
+
+def autocast_for(device: torch.device, precision: str = "auto"):
+    """``auto``: bf16 autocast on CUDA, float32 elsewhere; ``bf16`` / ``float32`` as named."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -79,7 +84,8 @@ class BoxPredictor:
     encoder call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM); None
     takes the model's own setting (recorded in the checkpoint it was loaded from). keep,
     fill_holes: the mask clean-up of ``data.masks.clean_mask`` (which parts of a mask are the
-    prompted object; whether enclosed holes are filled).
+    prompted object; whether enclosed holes are filled). precision: ``auto`` (bf16 autocast on
+    CUDA), ``bf16`` or ``float32``.
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class BoxPredictor:
         mask_threshold: float = 0.0,
         keep: str = "centre",
         fill_holes: bool = True,
+        precision: str = "auto",
     ):
         self.model = model.eval()
         self.window = model.variant.window
@@ -107,6 +114,8 @@ class BoxPredictor:
         self.mask_threshold = mask_threshold
         self.keep = check_keep(keep)
         self.fill_holes = fill_holes
+        autocast_for(torch.device("cpu"), precision)  # checks the name
+        self.precision = precision
         self.encoder_passes = 0  # counted over the predictor's life, for benchmarks
 
     @property
@@ -141,7 +150,7 @@ class BoxPredictor:
             enc_boxes = np.concatenate([windows[index[i]].boxes_in(boxes[i], size) for i in objs])
             enc_boxes = torch.as_tensor(enc_boxes, dtype=torch.float32, device=device)
             win_idx = torch.as_tensor(index[objs] - batch.start, device=device)
-            with autocast_for(device):
+            with autocast_for(device, self.precision):
                 emb, early = self.model.encode(self.model.preprocess(images.float()))
                 out = self.model.decode(emb, early, win_idx, enc_boxes, hq_token_only=self.hq_token_only)
             self.encoder_passes += len(batch)
