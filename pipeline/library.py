@@ -44,13 +44,11 @@ class Item:
 
 
 def _is_frame_folder(d: Path) -> bool:
-    n = 0
-    for f in d.iterdir():
-        if f.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(f.stem):
-            n += 1
-            if n >= 2:
-                return True
-    return False
+    """Two numbered images or more, their numbers mostly consecutive (a folder of scenes named
+    by number, P0706.png, P1888.png, is a folder of images, not a clip)."""
+    numbers = [int(_NUMBER.search(f.stem).group(1)) for f in d.iterdir()
+               if f.suffix.lower() in FRAME_SUFFIXES and _NUMBER.search(f.stem)]
+    return len(numbers) >= 2 and len(numbers) >= 0.5 * (max(numbers) - min(numbers) + 1)
 
 
 class Library:

@@ -307,3 +307,13 @@ def _screenshot(page, tmp_path: Path, name: str) -> None:
     if os.environ.get("SCREENSHOTS"):
         Path(os.environ["SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / name, Path(os.environ["SCREENSHOTS"]) / name)
+
+
+def test_numbered_scenes_are_images_not_a_clip(tmp_path, model):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for n in (706, 1888):
+        cv2.imwrite(str(scenes / f"P{n:04d}.png"), np.zeros((20, 30, 3), np.uint8))
+    with TestClient(create_app([tmp_path], model=model, runs_dir=tmp_path / "runs")) as c:
+        items = {i["id"]: i["kind"] for i in c.get("/api/items").json()["items"]}
+    assert items == {"0/scenes/P0706.png": "image", "0/scenes/P1888.png": "image"}
