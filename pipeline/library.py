@@ -33,7 +33,7 @@ class Item:
     def describe(self) -> dict:
         out = {"id": self.id, "kind": self.kind, "name": self.id.split("/", 1)[1]}
         if self.kind == "image":
-            h, w = read_image(self.path).shape[:2]
+            w, h = _image_size(self.path)
             out.update(frames=1, first=1, last=1, width=w, height=h, fps=None)
         else:
             s = open_video(self.path, on_error="skip")
@@ -41,6 +41,19 @@ class Item:
             out.update(frames=s.length, first=first, last=first + s.length - 1 if s.length else None,
                        width=s.size[1], height=s.size[0], fps=s.fps)
         return out
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header where Pillow reads it (a listing of many large
+    images then decodes none of them), else from the decoded image."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.size
+    except Exception:
+        h, w = read_image(path).shape[:2]
+        return w, h
 
 
 def _is_frame_folder(d: Path) -> bool:
