@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from .images import read_image, write_image
 from .mot import CLASS_IDS
+from .windows import EpochSamples
 from .satmtb import read_seg_json, read_sequence
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def convert_satmtb(sequences: list[str | Path], out: str | Path, every: int = 4)
     return report
 
 
-class LayoutWindows(Dataset):
+class LayoutWindows(EpochSamples):
     """Training windows from a layout split: each image augmented (``data.augment``: large-scale
     jitter to twice the window, flips, photometric), then cropped around one of its objects
     (ROS-SAM's crop, jittered) and zoomed to the encoder's size, with every object in it."""
@@ -144,12 +145,8 @@ class LayoutWindows(Dataset):
         self.data = RosSamDataset(root, exclude_classes)
         self.variant = variant
         self.seed = seed
-        self.epoch = 0
         self.max_objects = max_objects
         self.augment = augment
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.data)
@@ -161,7 +158,7 @@ class LayoutWindows(Dataset):
         from .masks import tight_box
         from .windows import to_sample
 
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = self.rng(i)
         s = self.data[i]
         # large-scale jitter may shrink every object below MIN_PIXELS, or the target alone: the
         # augmentation is drawn again, and at last the sample is used unaugmented
@@ -206,7 +203,7 @@ class LayoutWindows(Dataset):
         return w, [k] + others[: self.max_objects - 1]
 
 
-class LayoutImages(Dataset):
+class LayoutImages(EpochSamples):
     """The reference recipe's samples from a layout split: each whole image through the
     reference augmentation (large-scale jitter to the encoder's size, bilinear; the flip along
     both axes one time in ten; photometric distortion; padded with 144), every object in it
@@ -219,10 +216,6 @@ class LayoutImages(Dataset):
         self.data = RosSamDataset(root, exclude_classes)
         self.size = variant.img_size
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.data)
@@ -231,7 +224,7 @@ class LayoutImages(Dataset):
         from .augment import Sample, augment_reference, large_scale_jitter
         from .windows import to_sample
 
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = self.rng(i)
         s = self.data[i]
         sample = Sample(s["image"], s["masks"], s["boxes"], s["classes"])
         for _ in range(self.DRAWS):

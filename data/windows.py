@@ -11,6 +11,20 @@ from .synthetic.patches import sample_patch
 from .synthetic.shapes import CLASSES
 
 
+class EpochSamples(Dataset):
+    """Item i of epoch e is drawn from the random stream (seed, e, i): the same in every run
+    with the seed, so a resumed training sees the same data. Subclasses set ``seed``."""
+
+    seed = 0
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def rng(self, i: int, *stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, i, *stream])
+
+
 def zoom(image: np.ndarray, masks: np.ndarray, boxes: np.ndarray, size: int):
     """Zoom a square window to ``size`` px through the predictor's own crop geometry
     (``rossam.windows.Window``): image, masks and boxes land on the same pixels."""
@@ -54,7 +68,7 @@ def crop_around(rng: np.random.Generator, image: np.ndarray, masks: np.ndarray, 
     return image, masks, boxes, classes
 
 
-class SyntheticWindows(Dataset):
+class SyntheticWindows(EpochSamples):
     """``length`` procedural windows per epoch; item i of epoch e is the same for every run
     with the same seed (so resumed training sees the same data).
 
@@ -74,16 +88,12 @@ class SyntheticWindows(Dataset):
         self.max_objects = max_objects  # prompts per window: the target and its nearest neighbours
         self.crop_sizes = crop_sizes
         self.crop_fraction = crop_fraction if crop_sizes is not None else 0.0
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int) -> dict:
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = self.rng(i)
         p = sample_patch(rng, self.window, self.classes, self.weights)
         image, masks, boxes, classes = p.image, p.masks, p.boxes, p.classes
         if self.crop_fraction and rng.random() < self.crop_fraction:
@@ -95,7 +105,7 @@ class SyntheticWindows(Dataset):
         return to_sample(image, masks, boxes, classes[keep], f"synthetic-{self.seed}-{self.epoch}-{i}")
 
 
-class SyntheticImages(Dataset):
+class SyntheticImages(EpochSamples):
     """The reference recipe's samples on generated data: a whole generated frame of
     ``img_size`` px through the reference augmentation (``data.augment.augment_reference``),
     every object in it prompted. Item i of epoch e is the same in every run with the seed."""
@@ -103,10 +113,6 @@ class SyntheticImages(Dataset):
     def __init__(self, length: int, img_size: int = 256, seed: int = 0, classes=CLASSES, weights: dict | None = None):
         self.length, self.img_size, self.seed = length, img_size, seed
         self.classes, self.weights = tuple(classes), weights
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.length
@@ -114,7 +120,7 @@ class SyntheticImages(Dataset):
     def __getitem__(self, i: int) -> dict:
         from .augment import Sample, augment_reference
 
-        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        rng = self.rng(i, 1)
         while True:  # a jitter that crops every object away is drawn again
             p = sample_patch(rng, self.img_size, self.classes, self.weights)
             a = augment_reference(Sample(p.image, p.masks, p.boxes, p.classes), self.img_size, rng)
