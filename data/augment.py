@@ -76,20 +76,26 @@ def horizontal_flip(s: Sample) -> Sample:
 
 
 def photometric(s: Sample, rng: np.random.Generator, brightness=32, contrast=(0.5, 1.5), saturation=(0.5, 1.5),
-                hue=18) -> Sample:
-    """mmdet's PhotoMetricDistortion: brightness, contrast, saturation and hue, each half the time."""
+                hue=18, reference: bool = False) -> Sample:
+    """mmdet's PhotoMetricDistortion: brightness, contrast, saturation and hue, each half the
+    time. ``reference``: as the reference code runs it, contrast before or after the HSV step
+    at random, then a random swap of the channels half the time."""
     img = s.image.astype(np.float32)
     if rng.random() < 0.5:
         img += rng.uniform(-brightness, brightness)
-    if rng.random() < 0.5:
+    contrast_first = rng.random() < 0.5 if reference else True
+    if contrast_first and rng.random() < 0.5:
         img *= rng.uniform(*contrast)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
     if rng.random() < 0.5:
         hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*saturation), 0, 255)
     if rng.random() < 0.5:
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-hue, hue) / 2) % 180
     img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    if not contrast_first and rng.random() < 0.5:
+        img = np.clip(img.astype(np.float32) * rng.uniform(*contrast), 0, 255).astype(np.uint8)
+    if reference and rng.random() < 0.5:
+        img = np.ascontiguousarray(img[..., rng.permutation(3)])
     return Sample(img, s.masks, s.boxes, s.classes)
 
 
@@ -103,31 +109,6 @@ def augment(s: Sample, target: int, rng: np.random.Generator) -> Sample:
     return photometric(s, rng)
 
 
-def photometric_reference(s: Sample, rng: np.random.Generator, brightness=32, contrast=(0.5, 1.5),
-                          saturation=(0.5, 1.5), hue=18) -> Sample:
-    """mmdet's PhotoMetricDistortion as the reference code runs it: brightness; contrast before
-    or after the HSV step (at random); saturation and hue; a random swap of the channels. Each
-    step half the time."""
-    img = s.image.astype(np.float32)
-    if rng.random() < 0.5:
-        img += rng.uniform(-brightness, brightness)
-    contrast_first = rng.random() < 0.5
-    if contrast_first and rng.random() < 0.5:
-        img *= rng.uniform(*contrast)
-    hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
-    if rng.random() < 0.5:
-        hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*saturation), 0, 255)
-    if rng.random() < 0.5:
-        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-hue, hue) / 2) % 180
-    img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
-    if not contrast_first and rng.random() < 0.5:
-        img *= rng.uniform(*contrast)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    if rng.random() < 0.5:
-        img = np.ascontiguousarray(img[..., rng.permutation(3)])
-    return Sample(img, s.masks, s.boxes, s.classes)
-
-
 def augment_reference(s: Sample, target: int, rng: np.random.Generator) -> Sample:
     """The reference code's chain on a whole image: jitter (bilinear), the "diagonal" flip (both
     axes) one time in ten, photometric distortion with its random contrast order and channel
@@ -135,4 +116,4 @@ def augment_reference(s: Sample, target: int, rng: np.random.Generator) -> Sampl
     s = large_scale_jitter(s, target, rng, bilinear=True)
     if rng.random() < 0.1:
         s = rotate_180(s)
-    return photometric_reference(s, rng)
+    return photometric(s, rng, reference=True)

@@ -18,6 +18,17 @@ CLASS_NAMES = {0: "car", 1: "airplane", 2: "ship", 3: "train"}
 CLASS_IDS = {v: k for k, v in CLASS_NAMES.items()}
 
 
+def class_id(c) -> int:
+    """A class given by name or id as its id; None, "" and -1 mean none given (-1)."""
+    if c is None or c == "":
+        return -1
+    if isinstance(c, str):
+        if c not in CLASS_IDS:
+            raise ValueError(f"unknown class {c!r}; known: {', '.join(CLASS_IDS)}")
+        return CLASS_IDS[c]
+    return int(c)
+
+
 class MotFormatError(ValueError):
     """A malformed row; the message starts with ``file:line``."""
 

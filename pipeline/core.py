@@ -21,9 +21,10 @@ import numpy as np
 
 from data.boxes import read_init_boxes
 from data.masks import filled_crop
-from data.mot import CLASS_IDS, read_mot
+from data.mot import CLASS_IDS, class_id, read_mot
 from data.video import Frame, open_video
 from trackers.measure import clip_to_box
+from trackers.tracker import check_boxes
 from trackers import DiscoveryConfig, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
 
 from .state import FrameResult, RunState, Stats
@@ -208,19 +209,16 @@ class Session:
             return self._add(boxes, classes)
 
     def _add(self, boxes, classes) -> np.ndarray:
-        boxes = self.tracker._check_boxes(boxes, "boxes")
+        boxes = check_boxes(boxes, "boxes")
         n = len(boxes)
         if classes is None:
             classes = np.full(n, -1, np.int64)
         else:
-            classes = np.array([_class_id(c) for c in np.asarray(classes, object).reshape(-1)], np.int64)
+            classes = np.array([class_id(c) for c in np.asarray(classes, object).reshape(-1)], np.int64)
             if len(classes) != n:
                 raise ValueError(f"classes: expected {n} (one per box), got {len(classes)}")
         ids = self.tracker.reserve(n)
-        s = self.state
-        s.waiting_ids = np.concatenate([s.waiting_ids, ids])
-        s.waiting_boxes = np.concatenate([s.waiting_boxes, boxes])
-        s.waiting_classes = np.concatenate([s.waiting_classes, classes])
+        self.state.wait(ids, boxes, classes)
         return ids
 
     def remove(self, ids) -> np.ndarray:
@@ -231,10 +229,8 @@ class Session:
 
     def _remove(self, ids: np.ndarray) -> np.ndarray:
         s = self.state
-        waiting = np.isin(s.waiting_ids, ids)
-        removed = np.concatenate([self.tracker.remove(ids), s.waiting_ids[waiting]])
-        s.waiting_ids, s.waiting_boxes, s.waiting_classes = (s.waiting_ids[~waiting], s.waiting_boxes[~waiting],
-                                                             s.waiting_classes[~waiting])
+        waiting, _, _ = s.take_waiting(keep=~np.isin(s.waiting_ids, ids))
+        removed = np.concatenate([self.tracker.remove(ids), waiting])
         for r in s.lookback:
             r.drop(ids)
         return np.unique(removed)
@@ -272,7 +268,6 @@ class Session:
         r = self._process(fr)
         s = self.state
         if not self.pipe.latency:
-            s.reported.update(int(i) for i in r.tracks.ids)
             return [r]
         ids = set(r.tracks.ids.tolist())
         for old in s.lookback:
@@ -296,17 +291,14 @@ class Session:
         s.frame = n
         if n in self.schedule:  # numbered when they start
             boxes, classes = self.schedule[n]
-            s.waiting_ids = np.concatenate([s.waiting_ids, np.full(len(boxes), -1, np.int64)])
-            s.waiting_boxes = np.concatenate([s.waiting_boxes, boxes])
-            s.waiting_classes = np.concatenate([s.waiting_classes, classes])
+            s.wait(np.full(len(boxes), -1), boxes, classes)
         if fr.image is None:  # failed to decode: every track coasts; prompts wait for a good frame
             stats.skipped += 1
             tracker.skip(n)
             return FrameResult(n, None, _empty(), [], np.zeros((0, 2), np.int64))
         if len(s.waiting_ids):
-            tracker.add(s.waiting_boxes, s.waiting_classes, confirmed=True, ids=s.waiting_ids)
-            s.waiting_ids, s.waiting_boxes, s.waiting_classes = (np.zeros(0, np.int64), np.zeros((0, 4)),
-                                                                 np.zeros(0, np.int64))
+            ids, boxes, classes = s.take_waiting()
+            tracker.add(boxes, classes, confirmed=True, ids=ids)
         t1 = time.perf_counter()
         if self.discovery.cfg.enabled:
             swept = tracker.swept_boxes(2 * self.discovery.cfg.gap)
@@ -392,14 +384,6 @@ class Session:
                                      np.full(len(keep), -1), sources=np.full(len(keep), TEMPLATE)))
         fr.masks = fr.masks + masks
         fr.offsets = np.concatenate([fr.offsets.reshape(-1, 2), pred.offsets.reshape(-1, 2)])
-
-def _class_id(c) -> int:
-    if isinstance(c, str):
-        if c not in CLASS_IDS:
-            raise ValueError(f"unknown class {c!r}; known: {', '.join(CLASS_IDS)}")
-        return CLASS_IDS[c]
-    return int(c)
-
 
 def _filled(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Boxes clamped to the frame, as filled crops with their offsets."""

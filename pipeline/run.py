@@ -103,7 +103,8 @@ def _run(args) -> int:
     if args.random_init and args.checkpoint != "default":
         return _fail("give either --checkpoint or --random-init, not both")
     cfg = PipelineConfig(
-        variant=args.variant, checkpoint=None if args.random_init else args.checkpoint, device=args.device, init=args.init, init_gt=args.init_gt,
+        variant=args.variant, checkpoint=None if args.random_init else args.checkpoint, device=args.device,
+        init=args.init, init_gt=args.init_gt,
         discover=True if args.discover else None, start=args.start, end=args.end,
         classes=tuple(args.classes) if args.classes else None, adaptive_zoom=not args.fixed_zoom,
     )

@@ -120,7 +120,8 @@ def create_app(paths: list[str | Path], *, token: str | None = None, variant: st
     """The web app over the clips and images under ``paths``. ``model``: a built model to use
     (default: built from ``variant`` / ``checkpoint`` on first use)."""
 
-    from data.mot import CLASS_IDS, CLASS_NAMES
+    from data.mot import CLASS_IDS, CLASS_NAMES, class_id
+    from trackers.tracker import check_boxes
     from data.video import VideoError
 
     from .library import Frames, Library, OutsideRoots
@@ -162,23 +163,6 @@ def create_app(paths: list[str | Path], *, token: str | None = None, variant: st
                     frames.pop(next(iter(frames)))
                 frames[item_id] = Frames(library.resolve(item_id))
             return frames[item_id]
-
-    def class_names(classes) -> list:
-        out = []
-        for c in classes:
-            if c in (None, ""):
-                out.append(-1)
-            elif c not in CLASS_IDS:
-                raise ValueError(f"unknown class {c!r}; known: {', '.join(CLASS_IDS)}")
-            else:
-                out.append(c)
-        return out
-
-    def check_boxes(boxes) -> np.ndarray:
-        b = np.asarray(boxes, np.float64).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
-        if not np.all(np.isfinite(b)) or np.any(b[:, 2] <= b[:, 0]) or np.any(b[:, 3] <= b[:, 1]):
-            raise ValueError("every box needs x2 > x1 and y2 > y1")
-        return b
 
     # -- errors: a status and one line, never a traceback ----------------------------------
     def error(status: int):
@@ -233,14 +217,13 @@ def create_app(paths: list[str | Path], *, token: str | None = None, variant: st
     def segment(req: SegmentRequest):
         from rossam import BoxPredictor
 
-        boxes = check_boxes(req.boxes)
         image = frames_of(req.item).get(req.frame)
         m = get_model()
         with model_lock:
             if shared["predictor"] is None:
                 shared["predictor"] = BoxPredictor(m)
-            pred = shared["predictor"].predict(image, boxes) if len(boxes) else None
-        objects = [] if pred is None else [
+            pred = shared["predictor"].predict(image, req.boxes)  # checks the boxes
+        objects = [
             {"box": [None if not np.isfinite(v) else round(float(v), 2) for v in pred.boxes[i]],
              "score": round(float(pred.iou[i]), 4), "mask": encode_mask(pred.masks[i], pred.offsets[i])}
             for i in range(len(pred))]
@@ -261,8 +244,8 @@ def create_app(paths: list[str | Path], *, token: str | None = None, variant: st
                 f, box, cls = int(p["frame"]), [float(v) for v in p["box"]], p.get("class")
             except (KeyError, TypeError, ValueError):
                 raise ValueError(f"prompts[{k}]: expected {{frame, box: [x1, y1, x2, y2], class?}}") from None
-            check_boxes([box])
-            (cls,) = class_names([cls])
+            check_boxes([box], f"prompts[{k}].box")
+            cls = class_id(cls)
             rows.append(f"{f},{box[0]},{box[1]},{box[2]},{box[3]}" + (f",{cls}" if cls != -1 else ""))
         with lock:
             if req.item in active:
@@ -342,12 +325,9 @@ def create_app(paths: list[str | Path], *, token: str | None = None, variant: st
     @app.post("/api/runs/{rid}/add")
     def add(rid: str, req: AddRequest):
         run = running(rid)
-        boxes = check_boxes(req.boxes)
-        classes = class_names(req.classes) if req.classes else None
-        if classes is not None and len(classes) != len(boxes):
-            raise ValueError(f"classes: expected {len(boxes)} (one per box), got {len(classes)}")
-        frame = run.session.next_frame
-        ids = run.session.add(boxes, classes)
+        with run.session.lock:  # the frame they start at, and the adding, between the same two frames
+            frame = run.session.next_frame
+            ids = run.session.add(req.boxes, req.classes)  # checks boxes and classes
         return {"ids": ids.tolist(), "frame": frame}
 
     @app.post("/api/runs/{rid}/remove")

@@ -86,10 +86,26 @@ class RunState:
     waiting_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     waiting_classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     lookback: list[FrameResult] = field(default_factory=list)  # processed, not yet released
-    reported: set = field(default_factory=set)  # ids released in some frame
+    reported: set = field(default_factory=set)  # ids reported in some frame (kept with a look-back)
     stats: Stats = field(default_factory=Stats)
     settings: dict = field(default_factory=dict)  # what a resume must match (the caller's)
     outputs: dict = field(default_factory=dict)  # how far the outputs were written (the caller's)
+
+    # -- prompts waiting for their frame ----------------------------------------------------
+    def wait(self, ids: np.ndarray, boxes: np.ndarray, classes: np.ndarray) -> None:
+        """Queue prompts for the next frame that decodes (ids -1: numbered when they start)."""
+        self.waiting_ids = np.concatenate([self.waiting_ids, np.asarray(ids, np.int64)])
+        self.waiting_boxes = np.concatenate([self.waiting_boxes, np.asarray(boxes, np.float64).reshape(-1, 4)])
+        self.waiting_classes = np.concatenate([self.waiting_classes, np.asarray(classes, np.int64)])
+
+    def take_waiting(self, keep=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The waiting prompts (ids, boxes, classes), taken out of the queue; with ``keep``
+        (boolean per prompt), those where it is true stay."""
+        keep = np.zeros(len(self.waiting_ids), bool) if keep is None else np.asarray(keep, bool)
+        out = self.waiting_ids[~keep], self.waiting_boxes[~keep], self.waiting_classes[~keep]
+        self.waiting_ids, self.waiting_boxes, self.waiting_classes = (
+            self.waiting_ids[keep], self.waiting_boxes[keep], self.waiting_classes[keep])
+        return out
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -129,6 +129,22 @@ def _centred(centres: np.ndarray, wh: np.ndarray) -> np.ndarray:
     return np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
 
 
+def check_boxes(boxes, name: str = "boxes") -> np.ndarray:
+    """[N, 4] xyxy float boxes, each with an area and finite; a ValueError naming ``name`` and
+    the first bad row otherwise."""
+    boxes = np.asarray(boxes, np.float64)
+    if boxes.size == 0:
+        return np.zeros((0, 4))
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{name} must have shape [N, 4], got {boxes.shape}")
+    if not np.all(np.isfinite(boxes)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if np.any(boxes[:, 2] <= boxes[:, 0]) or np.any(boxes[:, 3] <= boxes[:, 1]):
+        i = int(np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))[0])
+        raise ValueError(f"{name}[{i}] has no area: {boxes[i].tolist()}")
+    return boxes
+
+
 class _InState:
     """A field of the tracker's ``TrackerState``, read and written there (``tracker.ids`` is
     ``tracker.state.ids``)."""
@@ -165,19 +181,6 @@ class MaskTracker:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def _check_boxes(self, boxes, name: str) -> np.ndarray:
-        boxes = np.asarray(boxes, np.float64)
-        if boxes.size == 0:
-            return np.zeros((0, 4))
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"{name} must have shape [N, 4], got {boxes.shape}")
-        if not np.all(np.isfinite(boxes)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if np.any(boxes[:, 2] <= boxes[:, 0]) or np.any(boxes[:, 3] <= boxes[:, 1]):
-            i = int(np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))[0])
-            raise ValueError(f"{name}[{i}] has no area: {boxes[i].tolist()}")
-        return boxes
-
     def reserve(self, n: int) -> np.ndarray:
         """``n`` new track ids, taken now for tracks added later (prompts waiting for a frame)."""
         ids = np.arange(self.state.next_id, self.state.next_id + n, dtype=np.int64)
@@ -191,7 +194,7 @@ class MaskTracker:
         boxes): they set the size prior, and the track reports boxes of that size centred on the
         measured object. Discovered boxes are not sized (their size is learnt from the first
         measurement, and the measured box is reported). ids: ids from ``reserve`` (-1: a new one)."""
-        boxes = self._check_boxes(boxes, "boxes")
+        boxes = check_boxes(boxes, "boxes")
         n = len(boxes)
         if n == 0:
             return np.zeros(0, np.int64)
@@ -223,7 +226,7 @@ class MaskTracker:
         the track's motion measurement, and supports a tentative track's confirmation. The rest
         take back lost tracks, and with ``new_tracks`` start tentative ones, unless they overlap
         a live track. Returns the ids of the tracks created."""
-        boxes = self._check_boxes(boxes, "proposals")
+        boxes = check_boxes(boxes, "proposals")
         if len(boxes) == 0:
             return np.zeros(0, np.int64)
         live = np.flatnonzero((self.status != LOST) & ~self.has_given)
