@@ -373,6 +373,67 @@ def test_detections_are_shared_out_one_per_track():
     assert np.allclose(tr.motion, [[63, 54], [75, 54]])
 
 
+def test_a_young_track_does_not_take_the_look_alike_behind_it():
+    """A column of cars: the one behind (C) looks more like the object's last patch than the
+    object's own noisy new patch does, and lies inside the wide search of a track without
+    velocity. Matched back, C's place lands on C's old place, so the track keeps its car."""
+    from trackers.motion import MotionConfig, backward_error, match_templates
+
+    rng = np.random.default_rng(3)
+    car = rng.uniform(60, 200, (7, 7)).astype(np.float32)
+    twin = car.copy()
+    twin[1, 5] += 40  # C: nearly the object's twin
+    ground = np.full((64, 96), 120, np.float32)
+
+    def frame(a_at, c_at, a_patch):
+        img = ground.copy()
+        for (x, y), p in ((a_at, a_patch), (c_at, twin)):
+            img[y - 3 : y + 4, x - 3 : x + 4] = p
+        return img
+
+    prev = frame((40, 30), (26, 30), car)
+    noisy = car + rng.normal(0, 25, car.shape).astype(np.float32)  # the object's new look
+    cur = frame((50, 30), (36, 30), noisy)
+    box = np.array([[36.5, 26.5, 43.5, 33.5]])  # the object in prev, centre (40, 30) in px centres
+    places, scores = match_templates(prev, cur, box, np.array([[40.0, 30.0]]), np.array([14.0]), top=2)
+    found = np.round(places[0]).tolist()
+    assert sorted(found) == [[36.0, 30.0], [50.0, 30.0]] and found[0] == [36.0, 30.0]  # forward alone: C first
+    err = backward_error(prev, cur, box, places, np.array([14.0]), MotionConfig())
+    assert err[0, 0] > 10 and err[0, 1] <= 1.0  # C's place comes back onto C, the object's onto it
+
+    for backward in (0.0, 0.25):
+        cfg = TrackerConfig(motion=MotionConfig(backward=backward, platform=False))  # flat ground
+        tr = MaskTracker((64, 96), cfg)
+        rgb = lambda g: np.repeat(np.clip(g, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+        tr.predict(1, rgb(prev))
+        tr.add(box)
+        tr.update(1, [np.zeros((2, 2), bool)], [0.9])
+        tr.predict(2, rgb(cur))
+        assert np.allclose(tr.motion[0], [36, 30] if backward == 0 else [50, 30], atol=1.0), (backward, tr.motion)
+
+
+def test_an_object_at_the_frame_edge_is_still_matched():
+    from trackers.motion import match_templates
+
+    ground = _ground(seed=5)
+    prev = _scene(ground, [[0, 60, 5, 66]])[..., 0].astype(np.float32)  # entering: half outside
+    cur = _scene(ground, [[0, 60, 11, 66]])[..., 0].astype(np.float32)
+    # the box reaches past the frame's edge; the patch repeats the edge's pixels there
+    places, scores = match_templates(prev, cur, np.array([[-3.0, 60, 6, 66]]), np.array([[1.5, 63]]), np.array([12.0]))
+    assert np.isfinite(scores[0, 0]) and abs(places[0, 0, 1] - 63) <= 1 and places[0, 0, 0] > 1.5
+
+
+def test_a_moving_piece_beside_a_tracked_object_starts_no_track():
+    tr = MaskTracker((200, 200))
+    tr.predict(1)
+    tr.add([[50, 50, 56, 56]], confirmed=True, sized=False)
+    tr.update(1, [_box_mask([50, 50, 56, 56], (200, 200))], [0.9])
+    tr.predict(2)
+    # the tracked car's own blob, the other end of the same vehicle touching it, a car apart
+    new = tr.propose([[50, 50, 56, 56], [57, 50, 61, 56], [80, 50, 86, 56]])
+    assert len(new) == 1 and np.allclose(tr.predicted_boxes()[-1], [80, 50, 86, 56])
+
+
 def test_a_user_box_keeps_its_margin_around_the_mask_as_the_object_turns():
     """The user's box has 3 px around the object; when the object's extent changes (a train
     turning), the reported box is the mask's box with that margin, not the first box's size."""

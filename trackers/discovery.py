@@ -34,7 +34,7 @@ class DiscoveryConfig:
     max_aspect: float = 25.0
     min_extent: float = 0.15  # blob area / box area
     edge_factor: float = 1.0  # px of misalignment tolerated (registration, parallax of tall buildings)
-    merge: int = 1  # closing kernel (px) joining blob pieces (1: none; larger merges close pairs)
+    merge: int = 3  # closing kernel (px) joining blob pieces a pixel apart (1: none)
     downscale: int = 1  # for the registration only (2 halves its cost, with ~0.4 px error)
     pad: float = 1.0  # px added around each blob's box
 

@@ -29,6 +29,9 @@ class MotionConfig:
     min_search: float = 3.0  # ... plus this many px
     candidates: int = 3  # best places per track, shared out among tracks without conflict
     max_template_run: int = 3  # frames in a row a track may be measured by its template alone
+    backward: float = 0.25  # a user's box without velocity yet takes a place only if matching
+    #                         it back lands within this x the object's longer side (2 px at
+    #                         least) of where it was (0: no check)
     platform: bool = True  # compensate the platform's motion in every prediction
     platform_downscale: int = 2  # the registration runs on a frame shrunk this much (0: to 1024 px at most)
 
@@ -135,17 +138,39 @@ def match_templates(prev: np.ndarray, cur: np.ndarray, boxes: np.ndarray, centre
     return out, scores
 
 
+def backward_error(prev: np.ndarray, cur: np.ndarray, boxes: np.ndarray, places: np.ndarray,
+                   radii: np.ndarray, cfg: MotionConfig | None = None) -> np.ndarray:
+    """Forward-backward check of template matches: each place [N, K, 2] found in ``cur`` for
+    the object in ``boxes`` [N, 4] of ``prev`` is matched back into ``prev`` (the patch at the
+    place, searched within the same radius around the object's old centre). Returns [N, K] px
+    between where it comes back and where the object was (NaN where there is no place): the
+    car ahead in a column matches back onto its own old place, not onto the car behind."""
+    n, k = places.shape[:2]
+    err = np.full((n, k), np.nan)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2
+    for j in range(k):
+        ok = np.isfinite(places[:, j]).all(axis=1)
+        if not ok.any():
+            continue
+        at = np.concatenate([places[ok, j] - half[ok], places[ok, j] + half[ok]], axis=1)
+        back, _ = match_templates(cur, prev, at, centres[ok], radii[ok], cfg, top=1)
+        err[ok, j] = np.linalg.norm(back[:, 0] - centres[ok], axis=1)
+    return err
+
+
 def _patch(img: np.ndarray, centre, pw: int, ph: int, scale: float) -> np.ndarray | None:
     """A pw x ph patch (in scaled px) centred on ``centre`` (full-frame px), sampled at ``scale``;
-    None where it leaves the frame."""
+    None where it leaves the frame (at scale 1: where its centre does)."""
     cx, cy = centre
     hw, hh = pw / (2 * scale), ph / (2 * scale)
     x1, y1, x2, y2 = cx - hw, cy - hh, cx + hw, cy + hh
+    if scale == 1.0 and 0 <= cx < img.shape[1] and 0 <= cy < img.shape[0]:
+        # sub-pixel centres are kept by getRectSubPix; past the frame's edge it repeats the
+        # edge's pixels, so that objects entering or leaving are still matched
+        return cv2.getRectSubPix(img, (pw, ph), (float(cx) - 0.5, float(cy) - 0.5))
     if x1 < 0 or y1 < 0 or x2 > img.shape[1] or y2 > img.shape[0]:
         return None
-    if scale == 1.0:
-        # integer-aligned: sub-pixel centres are kept by getRectSubPix
-        return cv2.getRectSubPix(img, (pw, ph), (float(cx) - 0.5, float(cy) - 0.5))
     xi1, yi1 = int(np.floor(x1)), int(np.floor(y1))
     xi2, yi2 = int(np.ceil(x2)), int(np.ceil(y2))
     return cv2.resize(img[yi1:yi2, xi1:xi2], (pw, ph), interpolation=cv2.INTER_AREA)

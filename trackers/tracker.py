@@ -31,7 +31,7 @@ import numpy as np
 from .kalman import KalmanBoxFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
 from .matching import assign, centre_distance, iou_matrix
 from .measure import GateConfig, gate, measurement_box
-from .motion import MotionConfig, global_shift, match_templates, to_gray
+from .motion import MotionConfig, backward_error, global_shift, match_templates, to_gray
 from .state import (CONFIRMED, DETECTION, GIVEN, LOST, MASK, NONE, SOURCE_NAMES, STATUS_NAMES, TEMPLATE,  # noqa: F401
                     TENTATIVE, TrackerState)
 
@@ -54,7 +54,8 @@ class TrackerConfig:
     #                              this x the object's diagonal disagrees with it and is not used
     n_init: int = 3  # detection-supported hits to confirm a tentative track
     max_age: int = 10  # misses before a track is removed
-    suppress_iou: float = 0.05  # discovered boxes overlapping a live track are dropped
+    suppress_iou: float = 0.05  # discovered boxes overlapping a live track are dropped, and
+    suppress_distance: float = 1.0  # those whose centre is within this x its diagonal
     detection_gate: float = 0.5  # a detection is a track's within this x its diagonal of the
     #                              track's motion measurement (2 px at least) ...
     detection_min_size: float = 1 / 3  # ... and if its longer side is at least this x the track's:
@@ -246,7 +247,7 @@ class MaskTracker:
             small = self._parts(boxes, pred[:, 2:] - pred[:, :2])
             self.parts[live[(inside & small).any(axis=0)]] = True
             ov = iou_matrix(boxes, pred)
-            near = centre_distance(boxes, pred) < 0.5 * np.hypot(*(pred[:, 2:] - pred[:, :2]).T)[None]
+            near = centre_distance(boxes, pred) < self.cfg.suppress_distance * np.hypot(*(pred[:, 2:] - pred[:, :2]).T)[None]
             boxes = boxes[~((ov > self.cfg.suppress_iou) | near | inside).any(axis=1)]
         if not new_tracks:
             return np.zeros(0, np.int64)
@@ -334,8 +335,20 @@ class MaskTracker:
         if gray is not None and self._gray is not None and mcfg.enabled and seen.any():
             pred = self.predicted_boxes()
             idx = np.flatnonzero(seen)
+            radii = self._search_radius()[idx]
             centres, scores = match_templates(self._gray, gray, before[idx], (pred[idx, :2] + pred[idx, 2:]) / 2,
-                                              self._search_radius()[idx], mcfg, top=mcfg.candidates)
+                                              radii, mcfg, top=mcfg.candidates)
+            young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0])
+                                   & ((before[idx, 2:] - before[idx, :2]).max(axis=1) <= mcfg.max_template))
+            if mcfg.backward > 0 and len(young):
+                # without a velocity the search is wide, and a column of look-alike cars offers
+                # the neighbour's place: keep the places that match back onto the object (a
+                # discovered track has its blobs to correct it, a user's box has not yet)
+                err = backward_error(self._gray, gray, before[idx[young]], centres[young], radii[young], mcfg)
+                longer = (before[idx[young], 2:] - before[idx[young], :2]).max(axis=1)
+                bad = ~(err <= np.maximum(mcfg.backward * longer, 2.0)[:, None])
+                r, k = np.nonzero(bad)
+                scores[young[r], k] = np.nan
             found, where = self._share_out(centres, scores, np.hypot(*(before[idx, 2:] - before[idx, :2]).T))
             self.motion[idx[found]] = where[found]
             self.motion_src[idx[found]] = TEMPLATE
