@@ -395,7 +395,7 @@ def test_a_young_track_does_not_take_the_look_alike_behind_it():
     noisy = car + rng.normal(0, 25, car.shape).astype(np.float32)  # the object's new look
     cur = frame((50, 30), (36, 30), noisy)
     box = np.array([[36.5, 26.5, 43.5, 33.5]])  # the object in prev, centre (40, 30) in px centres
-    places, scores = match_templates(prev, cur, box, np.array([[40.0, 30.0]]), np.array([14.0]), top=2)
+    places, _ = match_templates(prev, cur, box, np.array([[40.0, 30.0]]), np.array([14.0]), top=2)
     found = np.round(places[0]).tolist()
     assert sorted(found) == [[36.0, 30.0], [50.0, 30.0]] and found[0] == [36.0, 30.0]  # forward alone: C first
     err = backward_error(prev, cur, box, places, np.array([14.0]), MotionConfig())
