@@ -338,18 +338,19 @@ class MaskTracker:
             radii = self._search_radius()[idx]
             centres, scores = match_templates(self._gray, gray, before[idx], (pred[idx, :2] + pred[idx, 2:]) / 2,
                                               radii, mcfg, top=mcfg.candidates)
-            young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0])
-                                   & ((before[idx, 2:] - before[idx, :2]).max(axis=1) <= mcfg.max_template))
-            if mcfg.backward > 0 and len(young):
+            wh = before[idx, 2:] - before[idx, :2]
+            longer = wh.max(axis=1)
+            if mcfg.backward > 0:
                 # without a velocity the search is wide, and a column of look-alike cars offers
                 # the neighbour's place: keep the places that match back onto the object (a
-                # discovered track has its blobs to correct it, a user's box has not yet)
+                # discovered track has its blobs to correct it, a user's box has not yet; objects
+                # over max_template are matched shrunk and have no look-alike column)
+                young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0])
+                                       & (longer <= mcfg.max_template))
                 err = backward_error(self._gray, gray, before[idx[young]], centres[young], radii[young], mcfg)
-                longer = (before[idx[young], 2:] - before[idx[young], :2]).max(axis=1)
-                bad = ~(err <= np.maximum(mcfg.backward * longer, 2.0)[:, None])
-                r, k = np.nonzero(bad)
-                scores[young[r], k] = np.nan
-            found, where = self._share_out(centres, scores, np.hypot(*(before[idx, 2:] - before[idx, :2]).T))
+                ok = err <= np.maximum(mcfg.backward * longer[young], 2.0)[:, None]
+                scores[young] = np.where(ok, scores[young], np.nan)
+            found, where = self._share_out(centres, scores, np.hypot(wh[:, 0], wh[:, 1]))
             self.motion[idx[found]] = where[found]
             self.motion_src[idx[found]] = TEMPLATE
         if gray is not None:
