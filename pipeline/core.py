@@ -302,7 +302,7 @@ class Session:
         t1 = time.perf_counter()
         if self.discovery.cfg.enabled:
             swept = tracker.swept_boxes(2 * self.discovery.cfg.gap)
-            tracker.propose(self.discovery(fr.image, swept), new_tracks=cfg.discovering)
+            tracker.propose(self.discovery(fr.image, swept), new_tracks=cfg.discovering, span=self.discovery.cfg.gap)
         t2 = time.perf_counter()
         prompts = tracker.prompts()
         pred = predictor.predict(fr.image, prompts.boxes)

@@ -12,11 +12,11 @@ from pipeline import run as run_cli
 
 pytestmark = pytest.mark.slow
 
-# Floors under what the shipped tiny model measured on this clip (IoU 0.5 matching; 162 rows of
-# cars, 60 of airplanes, 30 of a train since objects are made of parts): --init-gt IDF1 0.58,
-# mask mIoU 0.38; discovery IDF1 0.16, mIoU 0.27 (the previous weights: 0.58 / 0.38 and
-# 0.28 / 0.37; discovery splits the airplanes and the train into many blob tracks). Random
-# weights score 0, so a broken model, tracker or writer fails these.
+# Floors under what the shipped tiny model measured on this clip (IoU 0.5 matching): --init-gt
+# IDF1 0.68, mask mIoU 0.47; discovery IDF1 0.23, mIoU 0.26 (discovery splits airplanes and
+# trains into many blob tracks). Before the generator kept objects from starting on top of each
+# other: 0.58 / 0.38 and 0.16 / 0.27. Random weights score 0, so a broken model, tracker or
+# writer fails these.
 IDF1_FLOOR_GT, MIOU_FLOOR_GT = 0.3, 0.15
 IDF1_FLOOR_DISCOVERY, MIOU_FLOOR_DISCOVERY = 0.1, 0.15
 
@@ -69,8 +69,9 @@ def test_discovery_run(clip, tmp_path):
 
 # The jilin preset (faint 4-6 px cars moving about their length per frame, 2.5 px jitter),
 # 384 x 384, 40 cars, 12 frames, matched by centre distance <= 5 px. Measured on seeds 5-7:
-# --init-gt MOTA 0.29-0.45 / IDF1 0.57-0.65, discovery 0.51-0.68 / 0.69-0.81; the tracker
-# before motion measurement (issue 11) scored 0.09 / 0.17 and 0.01 / 0.04 on them.
+# --init-gt MOTA 0.42-0.55 / IDF1 0.65-0.73, discovery 0.50-0.53 / 0.65-0.70; the tracker
+# before motion measurement (issue 11) scored 0.09 / 0.17 and 0.01 / 0.04 on them (on the
+# generator of that time).
 JILIN_FLOORS = {"init-gt": (0.2, 0.45), "discovery": (0.35, 0.55)}
 
 

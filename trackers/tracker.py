@@ -130,6 +130,17 @@ def _centred(centres: np.ndarray, wh: np.ndarray) -> np.ndarray:
     return np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
 
 
+def _containing(blobs: np.ndarray, ref: np.ndarray, extent: np.ndarray, partial: np.ndarray) -> np.ndarray:
+    """Object centres from moving blobs ``blobs`` [N, 4]: the blob's centre, except along the
+    axes where the blob is ``partial`` [N, 2] (a slow object's difference image shows only the
+    part that moved onto new ground, its front, so the blob's centre is ahead of the object's):
+    there the place nearest to ``ref`` [N, 2] where an object of size ``extent`` [N, 2] holds
+    the blob."""
+    lo, hi = blobs[:, 2:] - extent / 2, blobs[:, :2] + extent / 2
+    held = np.clip(ref, lo, np.maximum(lo, hi))
+    return np.where(partial & (lo <= hi), held, (blobs[:, :2] + blobs[:, 2:]) / 2)
+
+
 def check_boxes(boxes, name: str = "boxes") -> np.ndarray:
     """[N, 4] xyxy float boxes, each with an area and finite; a ValueError naming ``name`` and
     the first bad row otherwise."""
@@ -220,23 +231,28 @@ class MaskTracker:
         self.state.append(**arrays)
         self._prompts = None
 
-    def propose(self, boxes, new_tracks: bool = True) -> np.ndarray:
+    def propose(self, boxes, new_tracks: bool = True, span: int = 1) -> np.ndarray:
         """The frame's moving-object detections (xyxy). Associated with live tracks first
         (Hungarian on centre distance to each track's motion measurement, or to its prediction
         where it has none, gated by the track's search radius): an associated detection becomes
         the track's motion measurement, and supports a tentative track's confirmation. The rest
         take back lost tracks, and with ``new_tracks`` start tentative ones, unless they overlap
-        a live track. Returns the ids of the tracks created."""
+        a live track. Returns the ids of the tracks created.
+
+        span: frames between the images the detector compared. A discovered object that moved
+        less than its own size over them shows only its front in a difference image: its blob
+        then places the object (which holds it) nearest to the template's or the prediction's
+        place, instead of at the blob's centre."""
         boxes = check_boxes(boxes, "proposals")
         if len(boxes) == 0:
             return np.zeros(0, np.int64)
         live = np.flatnonzero((self.status != LOST) & ~self.has_given)
         free = np.arange(len(boxes))
         if len(live):
-            free = self._associate(live, boxes, free)
+            free = self._associate(live, boxes, free, span)
         lost = np.flatnonzero(self.status == LOST)
         if len(lost):
-            free = self._associate(lost, boxes, free)
+            free = self._associate(lost, boxes, free, span)
         boxes = boxes[free]
         live = np.flatnonzero(self.status != LOST)
         if len(live) and len(boxes):
@@ -256,7 +272,7 @@ class MaskTracker:
         self.motion_src[len(self) - len(ids):] = DETECTION
         return ids
 
-    def _associate(self, tracks: np.ndarray, boxes: np.ndarray, free: np.ndarray) -> np.ndarray:
+    def _associate(self, tracks: np.ndarray, boxes: np.ndarray, free: np.ndarray, span: int = 1) -> np.ndarray:
         """Stage one: ``tracks`` with a motion measurement, to detections near it; stage two: the
         rest, to detections within their search radius of the prediction. Returns the
         detections left."""
@@ -265,6 +281,12 @@ class MaskTracker:
         diag = np.hypot(wh[:, 0], wh[:, 1])
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         too_small = self._parts(boxes, np.where(np.isnan(self.size[tracks]), wh, self.size[tracks])).T
+        # a discovered object (its box is its body) that moved less than its own size over the
+        # detector's span shows only its front, along the axes it moved on; a user's box may hold
+        # a margin, so its size says nothing of this and its blobs keep their centres
+        moved = np.abs(self.mean[tracks, 4:6]) * span
+        slow = ((moved < wh).all(axis=1, keepdims=True) & (moved >= 1.0)
+                & ((self.n_obs[tracks] >= 2) & np.isnan(self.size[tracks, 0]))[:, None])
         has_motion = ~np.isnan(self.motion[tracks, 0])
         for stage in (has_motion, ~has_motion):
             rows = np.flatnonzero(stage)
@@ -280,9 +302,9 @@ class MaskTracker:
             dist = np.linalg.norm(ref[:, None] - centres[free][None], axis=2) / radius[:, None]
             dist[too_small[rows][:, free]] = np.inf
             matches, _, _ = assign(dist, max_cost=1.0)
-            for r, c in matches:
-                k = t[r]
-                self.motion[k] = centres[free[c]]
+            if len(matches):
+                k, blob = t[matches[:, 0]], boxes[free[matches[:, 1]]]
+                self.motion[k] = _containing(blob, ref[matches[:, 0]], wh[rows][matches[:, 0]], slow[rows][matches[:, 0]])
                 self.motion_src[k] = DETECTION
             free = np.delete(free, matches[:, 1])
         self._prompts = None

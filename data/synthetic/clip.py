@@ -3,7 +3,8 @@
 The scene is procedural aerial ground with roads, taxiways, water and rail beds under the
 objects' paths, buildings and parked look-alikes (still cars and airplanes, never in the ground
 truth). Objects move at constant velocity, some turn, some enter or leave the frame, some travel
-in close pairs, paths cross. The platform jitters by a pixel or two between frames; frames are
+in close pairs, paths cross; no two objects start on top of each other (seen from orbit, vehicles
+do not stack). The platform jitters by a pixel or two between frames; frames are
 blurred, noisy and written as MJPG, like a delivered satellite video.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from .render import WATER_TONES, desaturate, draw_band, draw_buildings, draw_object, imaging, make_ground
@@ -102,8 +104,9 @@ class SyntheticClip:
                 side = np.array([-along[1], along[0]])
                 lane = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1]) * rng.uniform(-2.0, 2.0)
                 pos = other.pos + along * rng.uniform(-0.4, 0.4) * s + side * lane
-                if np.all((pos > j) & (pos < s + j)):
-                    heading = other.heading + (np.pi if rng.random() < 0.5 else 0.0) + rng.normal(0, 0.01)
+                lane_heading = other.heading + (np.pi if rng.random() < 0.5 else 0.0) + rng.normal(0, 0.01)
+                if np.all((pos > j) & (pos < s + j)) and not self._overlaps(parts, pos, lane_heading):
+                    heading = lane_heading
                     return Mover(oid, cls, parts, self._colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
         if self.movers and rng.random() < 0.25:  # a close pair: beside an earlier object, same course
             other = self.movers[int(rng.integers(len(self.movers)))]
@@ -112,7 +115,8 @@ class SyntheticClip:
                 side = np.array([-np.sin(heading), np.cos(heading)])
                 gap = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1]) * rng.uniform(1.4, 2.2)
                 pos = other.pos + side * gap * rng.choice([-1, 1])
-                return Mover(oid, cls, parts, self._colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
+                if not self._overlaps(parts, pos, heading):
+                    return Mover(oid, cls, parts, self._colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
         if rng.random() < 0.3:  # enters from outside during the clip
             start = int(rng.integers(1, max(2, self.cfg.frames // 2)))
             edge = rng.integers(4)
@@ -122,7 +126,10 @@ class SyntheticClip:
             heading = inward + rng.uniform(-0.5, 0.5)
             pos = pos + j
         else:
-            pos = rng.uniform(0.08, 0.92, 2) * s + j
+            for _ in range(20):  # a free place (the last try is kept in a crowded scene)
+                pos = rng.uniform(0.08, 0.92, 2) * s + j
+                if not self._overlaps(parts, pos, heading):
+                    break
         turn_at, turn_rate, turn_frames = 10**9, 0.0, 0
         if rng.random() < 0.3:
             turn_frames = int(rng.integers(10, 30))
@@ -132,6 +139,14 @@ class SyntheticClip:
             turn_rate *= self.cfg.step
         return Mover(oid, cls, parts, self._colour(rng, cls), start, np.asarray(pos, float), heading, speed,
                      turn_at, turn_rate, turn_frames)
+
+    def _overlaps(self, parts: list, pos: np.ndarray, heading: float) -> bool:
+        """Would an object of these parts at ``pos`` cover one already there in the first frame?"""
+        hull = _hull(parts, pos, heading)
+        for m in self.movers:
+            if m.start == 1 and cv2.intersectConvexConvex(hull, _hull(m.parts, m.pos, m.heading))[0] > 0:
+                return True
+        return False
 
     def _colour(self, rng, cls: str) -> np.ndarray:
         colour = body_colour(rng, cls)
@@ -212,6 +227,11 @@ class SyntheticClip:
             image = imaging(frame_rng, frame, blur=self.blur, noise=self.noise, contrast=self.contrast * flicker,
                             haze=self.haze)
             yield t, image, ids
+
+
+def _hull(parts: list, pos: np.ndarray, heading: float) -> np.ndarray:
+    """Convex hull (float32 [K, 1, 2]) of an object's placed outline."""
+    return cv2.convexHull(np.concatenate([p.polygon for p in place(parts, *pos, heading)]).astype(np.float32))
 
 
 def boxes_from_ids(ids: np.ndarray) -> dict[int, np.ndarray]:
