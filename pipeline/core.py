@@ -46,6 +46,7 @@ class PipelineConfig:
     share_windows: bool = True
     adaptive_zoom: bool = True  # small objects get smaller windows (zoomed up to x8); False: the paper's x2
     clip_to_prompt: bool = True  # drop mask pixels outside the prompt box (grown by 1 px)
+    join_parts: bool = True  # discovering: a probing mask over tracks that move together may join them
     detect: bool = True  # associate the frame's moving-object blobs with the tracks (also with prompts)
     # discovering: a track confirmed at frame t is also reported in the frames before t where it
     # was tentative, up to this many frames back; results then come this many frames late
@@ -304,6 +305,8 @@ class Session:
             swept = tracker.swept_boxes(2 * self.discovery.cfg.gap)
             tracker.propose(self.discovery(fr.image, swept), new_tracks=cfg.discovering, span=self.discovery.cfg.gap)
         t2 = time.perf_counter()
+        if cfg.discovering and cfg.join_parts:  # segmentation time: a probing mask per group
+            self._join_parts(fr.image)
         prompts = tracker.prompts()
         pred = predictor.predict(fr.image, prompts.boxes)
         if cfg.clip_to_prompt:
@@ -329,6 +332,20 @@ class Session:
         stats.encoder_passes = predictor.encoder_passes - self._passes
         return FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(pred.windows), pmasks,
                            poffsets.reshape(-1, 2))
+
+    def _join_parts(self, image: np.ndarray) -> None:
+        """One probing mask over each group of discovered tracks that move together: where it
+        is one confident object, the group becomes one track (``MaskTracker.join``)."""
+        groups, boxes = self.tracker.co_moving()
+        if not groups:
+            return
+        pred = self.pipe.predictor.predict(image, boxes)
+        masks = pred.masks
+        if self.cfg.clip_to_prompt:
+            masks = [clip_to_box(m, o, b) for m, o, b in zip(masks, pred.offsets, boxes)]
+        ended = self.tracker.join(groups, masks, pred.iou, pred.offsets, boxes)
+        for r in self.state.lookback:
+            r.drop(ended)
 
     def _extend_back(self, held: list[FrameResult], ids: set) -> None:
         """Follow newly confirmed tracks back through the held frames before their first

@@ -493,6 +493,31 @@ def test_tracks_started_on_the_moving_edges_of_one_large_object_become_one():
     assert np.allclose(tr.predicted_boxes()[0], train)
 
 
+def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask():
+    """Two discovered tracks at the ends of a 58 px object, moving 3 px a frame together (and a
+    third moving the other way beside them): they form one group; a probing mask over the group
+    joins them only if it is confident and does not run through its prompt."""
+    tr = MaskTracker((200, 300))
+    tr.predict(1)
+    first = [[100, 50, 108, 58], [150, 50, 158, 58], [120, 70, 128, 78]]
+    tr.add(first, confirmed=True, sized=False)
+    tr.update(1, [_box_mask(b) for b in first], [0.9] * 3)
+    tr.predict(2)
+    tr.update(2, [_box_mask(b) for b in ([103, 50, 111, 58], [153, 50, 161, 58], [117, 70, 125, 78])], [0.9] * 3)
+    tr.predict(3)
+    groups, boxes = tr.co_moving()
+    assert [sorted(g.tolist()) for g in groups] == [[0, 1]]
+    assert np.allclose(boxes, [[100.2, 48, 169.8, 60]], atol=1)  # the union, widened by a tenth
+    
+    whole, offsets = [_box_mask([106, 50, 164, 58])], np.zeros((1, 2))
+    assert len(tr.join(groups, whole, [0.5], offsets, boxes)) == 0 and len(tr) == 3  # unsure
+    road = [_box_mask([101, 48, 169, 60])]  # from edge to edge of the prompt: ground, not an object
+    assert len(tr.join(groups, road, [0.9], offsets, boxes)) == 0 and len(tr) == 3
+    ended = tr.join(groups, whole, [0.9], offsets, boxes)
+    assert len(ended) == 1 and len(tr) == 2
+    assert np.allclose(tr.predicted_boxes()[0], [106, 50, 164, 58]) and np.allclose(tr.mean[0, 4:6], [3, 0])
+
+
 def test_a_small_object_once_segmented_confidently_keeps_its_masks():
     """Under mask_min_size the motion measurement is used, unless the segmenter was confident of
     the object once: its later, less confident masks that pass the gate still measure it."""

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from .kalman import KalmanBoxFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
 from .matching import assign, centre_distance, iou_matrix
@@ -61,6 +63,13 @@ class TrackerConfig:
     detection_min_size: float = 1 / 3  # ... and if its longer side is at least this x the track's:
     #                                    the moving edges of a large object are parts, not it
     min_visible: float = 0.3  # a track whose predicted box is less than this inside the frame ends
+    # discovered tracks that move together (velocities within this x the faster one's speed, 1 px
+    # at least) and near each other (boxes within this x the longer side) may be the moving
+    # edges of one object: ``co_moving`` groups them for a probing mask over them all
+    group_velocity: float = 0.25
+    group_gap: float = 6.0
+    group_min_size: float = 32.0  # px: the longer side of a group's box at least (an object of parts)
+    group_score: float = 0.7  # the probing mask's predicted IoU must reach this to join a group
     std_weight_position: float = 1 / 20
     std_weight_velocity: float = 1 / 160
     gate: GateConfig = field(default_factory=GateConfig)
@@ -314,6 +323,68 @@ class MaskTracker:
         """[D, T]: detection d is too small to be object t of size ``wh`` [T, 2] (a moving edge)."""
         longer = wh.max(axis=1)
         return (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[:, None] < self.cfg.detection_min_size * longer[None]
+
+    # -- the moving edges of one large object ------------------------------------------------
+    def co_moving(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Groups of discovered tracks (row indices) that move together near each other, and a
+        prompt over each group (their boxes' union, widened by a tenth, inside the frame): a train or an airplane slower than its own length shows in the
+        difference images as blobs at its moving edges, and each blob starts a track."""
+        cfg = self.cfg
+        rows = np.flatnonzero(np.isnan(self.size[:, 0]) & (self.status != LOST) & (self.n_obs >= 2))
+        if len(rows) < 2:
+            return [], np.zeros((0, 4))
+        box = self.corrected_boxes()[rows]
+        v = self.mean[rows, 4:6]
+        speed = np.linalg.norm(v, axis=1)
+        faster = np.maximum(speed[:, None], speed[None])
+        same = np.linalg.norm(v[:, None] - v[None], axis=2) <= np.maximum(cfg.group_velocity * faster, 1.0)
+        gap = np.maximum(np.maximum(box[:, None, :2] - box[None, :, 2:], box[None, :, :2] - box[:, None, 2:]), 0).max(axis=2)
+        longer = (box[:, 2:] - box[:, :2]).max(axis=1)
+        near = gap <= cfg.group_gap * np.maximum(longer[:, None], longer[None])
+        moving = speed >= 0.5
+        n, label = connected_components(csr_matrix(same & near & moving[:, None] & moving[None]), directed=False)
+        groups, boxes = [], []
+        for k in range(n):
+            g = np.flatnonzero(label == k)
+            union = np.r_[box[g, :2].min(axis=0), box[g, 2:].max(axis=0)]
+            if len(g) > 1 and (union[2:] - union[:2]).max() >= cfg.group_min_size:
+                # widened, so that an object reaching the members' outer edges does not fill it
+                room = np.maximum(0.1 * (union[2:] - union[:2]), 2.0)
+                groups.append(rows[g])
+                boxes.append(np.clip(np.r_[union[:2] - room, union[2:] + room], 0, [self.width, self.height] * 2))
+        return groups, np.array(boxes, np.float64).reshape(-1, 4)
+
+    def join(self, groups: list[np.ndarray], masks, scores, offsets, prompts: np.ndarray) -> np.ndarray:
+        """Probing masks of ``co_moving`` groups (one per group, prompted with ``prompts``):
+        where the mask is confident, does not run through its prompt (from edge to opposite
+        edge) and holds every member's place, the group is one object: the member with the most
+        evidence goes on as a track on the mask's box (velocity the members' mean), the others
+        end. Returns the ids ended."""
+        cfg = self.cfg
+        pred = self.corrected_boxes()
+        centres = (pred[:, :2] + pred[:, 2:]) / 2
+        end = np.zeros(len(self), bool)
+        for g, mask, score, offset, prompt in zip(groups, masks, scores, offsets, prompts):
+            box = measurement_box(mask, offset, prompt)
+            if box is None or score < cfg.group_score or (box[2:] - box[:2]).max() < cfg.group_min_size:
+                continue
+            touch = np.abs(box - prompt) <= cfg.gate.leak_margin
+            if (touch[0] and touch[2]) or (touch[1] and touch[3]):
+                continue  # runs through its prompt: a road or a column of cars, not one object
+            if not np.all((centres[g] >= box[:2]) & (centres[g] <= box[2:])):
+                continue
+            keep = g[np.argmax(self.hits[g])]
+            mean, cov = self.kf.initiate(box[None])
+            mean[0, 4:6] = self.mean[g, 4:6].mean(axis=0)
+            self.mean[keep], self.cov[keep] = mean[0], cov[0]
+            self.ref_area[keep] = np.prod(box[2:] - box[:2])
+            self.hits[keep] = self.hits[g].max()
+            self.status[keep] = CONFIRMED if (self.status[g] == CONFIRMED).any() else self.status[keep]
+            self.motion[keep], self.motion_src[keep] = np.nan, NONE
+            end[g[g != keep]] = True
+        ended = self.ids[end].copy()
+        self._keep(~end)
+        return ended
 
     # -- predict ---------------------------------------------------------------------------
     def predicted_boxes(self) -> np.ndarray:
