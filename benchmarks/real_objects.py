@@ -15,8 +15,9 @@ The project holds no real imagery: point the options at local copies.
   1.0), and ``stray``, the share of mask pixels outside its largest connected part (shadows,
   markings, a neighbour).
 
-Methods: the embedded model with each clean-up of ``--clean`` (``KEEP[+holes]``, see
-``data.masks.clean_mask``), GrabCut from the box, and filling the box.
+Methods: the embedded model with each clean-up of ``--clean`` (``KEEP[+holes][+rect]``, see
+``data.masks.clean_mask`` and ``rectangle_if_compact``; the mask is first clipped to its box, as
+``BoxPredictor`` does by default), GrabCut from the box, and filling the box.
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ def _methods(checkpoint: str, cleanups: list[str], grab: bool) -> dict:
     model = build_rossam("tiny", checkpoint)
     methods = {}
     for c in cleanups:
-        keep, _, holes = c.partition("+")
-        if holes not in ("", "holes"):
-            raise ValueError(f"--clean: {c!r} is not KEEP or KEEP+holes")
-        predictor = BoxPredictor(model, keep=keep, fill_holes=bool(holes))
+        keep, *flags = c.split("+")
+        if not set(flags) <= {"holes", "rect"}:
+            raise ValueError(f"--clean: {c!r} is not KEEP[+holes][+rect]")
+        predictor = BoxPredictor(model, keep=keep, fill_holes="holes" in flags, rectangle=0.6 if "rect" in flags else None)
         methods[f"rossam {c}"] = lambda image, boxes, p=predictor: p.predict(image, boxes).full_masks()
     if grab:
         methods["grabcut"] = lambda image, boxes: np.stack([grabcut(image, b) for b in boxes])
@@ -146,7 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--airbus", help="a folder of NAME/image.jpg + NAME/boxes.txt")
     p.add_argument("--checkpoint", default="default", help="the model to score (default: embedded tiny)")
     p.add_argument("--clean", default="all,centre,centre+holes",
-                   help="comma-separated mask clean-ups to score: KEEP[+holes], KEEP in all, centre, largest")
+                   help="comma-separated mask clean-ups to score: KEEP[+holes][+rect], KEEP in all, centre, largest")
     p.add_argument("--no-grabcut", action="store_true", help="leave GrabCut out (slow on large images)")
     args = p.parse_args(argv)
     if not args.dota and not args.airbus:

@@ -134,8 +134,8 @@ def evaluate_paper(data: str, variant: str = "vit_l", checkpoint: str | None = "
         from rossam import BoxPredictor, build_rossam
 
         model = build_rossam(variant, checkpoint)
-        segmenter = BoxPredictor(model, share_windows=False, adaptive_zoom=False, hq_token_only=True, keep="all",
-                                 fill_holes=False)
+        segmenter = BoxPredictor(model, share_windows=False, adaptive_zoom=False, hq_token_only=True, clip=False,
+                                 keep="all", fill_holes=False)
     per_image, objects = [], []
     for i in tqdm(range(len(ds)), desc="images", disable=not progress):
         s = ds[i]

@@ -20,10 +20,9 @@ from typing import Iterator
 import numpy as np
 
 from data.boxes import read_init_boxes
-from data.masks import filled_crop
+from data.masks import clip_to_box, filled_crop
 from data.mot import CLASS_IDS, class_id, read_mot
 from data.video import Frame, open_video
-from trackers.measure import clip_to_box
 from trackers.tracker import check_boxes
 from trackers import DiscoveryConfig, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
 
@@ -147,7 +146,7 @@ class Pipeline:
             self.model.to(self.device)
             self.predictor = BoxPredictor(self.model, share_windows=self.cfg.share_windows,
                                           adaptive_zoom=self.cfg.adaptive_zoom, batch_size=self.cfg.batch_size,
-                                          precision=self.cfg.precision)
+                                          clip=self.cfg.clip_to_prompt, precision=self.cfg.precision)
         self.box_only = bool(getattr(self.predictor, "box_only", False))
         self.stats = Stats()
         self.stream = None

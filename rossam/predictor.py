@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from data.masks import check_keep, clean_mask, tight_box
+from data.masks import check_keep, clean_mask, clip_to_box, rectangle_if_compact, tight_box
 
 from .model import RosSam
 from .windows import Window, plan_windows, validate_boxes, window_sizes
@@ -82,10 +82,14 @@ class BoxPredictor:
     smaller windows (down to a quarter of the variant's, so zoomed up to x8; see
     ``window_sizes``); False keeps the paper's fixed window and x2 zoom. batch_size: windows per
     encoder call. hq_token_only: use the HQ logits alone (else SAM's plus HQ's, as HQ-SAM); None
-    takes the model's own setting (recorded in the checkpoint it was loaded from). keep,
+    takes the model's own setting (recorded in the checkpoint it was loaded from). clip: mask
+    pixels outside the box (grown by a pixel) are dropped: a box prompt says the object is inside
+    it, and box-prompted SAM spills onto neighbours (a parked row of cars). keep,
     fill_holes: the mask clean-up of ``data.masks.clean_mask`` (which parts of a mask are the
-    prompted object; whether enclosed holes are filled). precision: ``auto`` (bf16 autocast on
-    CUDA), ``bf16`` or ``float32``.
+    prompted object; whether enclosed holes are filled). rectangle: a mask that fills at least
+    this share of its convex hull becomes its minimum-area rectangle inside the box
+    (``data.masks.rectangle_if_compact``: vehicles and boats; None: off). precision: ``auto``
+    (bf16 autocast on CUDA), ``bf16`` or ``float32``.
     """
 
     def __init__(
@@ -98,8 +102,10 @@ class BoxPredictor:
         batch_size: int = 16,
         hq_token_only: bool | None = None,
         mask_threshold: float = 0.0,
+        clip: bool = True,
         keep: str = "centre",
         fill_holes: bool = True,
+        rectangle: float | None = None,
         precision: str = "auto",
     ):
         self.model = model.eval()
@@ -113,7 +119,9 @@ class BoxPredictor:
         self.hq_token_only = model.hq_token_only if hq_token_only is None else hq_token_only
         self.mask_threshold = mask_threshold
         self.keep = check_keep(keep)
+        self.clip = clip
         self.fill_holes = fill_holes
+        self.rectangle = rectangle
         autocast_for(torch.device("cpu"), precision)  # checks the name
         self.precision = precision
         self.encoder_passes = 0  # counted over the predictor's life, for benchmarks
@@ -158,8 +166,12 @@ class BoxPredictor:
             iou = out.iou.float()[:, 0].cpu().numpy()
             for row, i in enumerate(objs):
                 m, (x0, y0) = windows[index[i]].paste(logits[row, 0], (h, w), self.mask_threshold)
+                if self.clip:
+                    m = clip_to_box(m, (x0, y0), boxes[i])
                 if self.keep != "all" or self.fill_holes:
                     m = clean_mask(m, boxes[i] - [x0, y0, x0, y0], self.keep, self.fill_holes)
+                if self.rectangle is not None:
+                    m = rectangle_if_compact(m, boxes[i] - [x0, y0, x0, y0], self.rectangle)
                 masks[i] = m
                 offsets[i] = (x0, y0)
                 ious[i] = iou[row]

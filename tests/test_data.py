@@ -376,6 +376,29 @@ def test_clean_mask_small_objects_keep_their_neighbours_apart():
         clean_mask(m, [0, 0, 5, 5], "biggest")
 
 
+def test_a_compact_mask_becomes_its_rectangle_and_an_airplane_keeps_its_shape():
+    from data.masks import rectangle_if_compact
+
+    # a car at 30 degrees whose mask lost its dark windscreen and rear window
+    car = np.zeros((80, 80), np.uint8)
+    corners = cv2.boxPoints(((40, 40), (36, 16), 30)).astype(np.float32)
+    cv2.fillPoly(car, [np.round(corners).astype(np.int32)], 1)
+    car = car > 0
+    partial = car.copy()
+    ys, xs = np.nonzero(car)
+    along = (xs - 40) * np.cos(np.pi / 6) + (ys - 40) * np.sin(np.pi / 6)
+    partial[ys[np.abs(along - 6) < 2], xs[np.abs(along - 6) < 2]] = False  # the windscreen
+    partial[ys[np.abs(along + 10) < 1.5], xs[np.abs(along + 10) < 1.5]] = False  # the rear window
+    box = np.r_[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1].astype(float)
+    out = rectangle_if_compact(partial, box)
+    iou = lambda a, b: (a & b).sum() / (a | b).sum()  # noqa: E731
+    assert iou(out, car) > 0.9 and iou(out, car) > iou(partial, car) + 0.1
+    assert not out[:, : int(box[0])].any() and not out[: int(box[1])].any()  # inside the box
+    body, _, abox = _airplane()
+    assert np.array_equal(rectangle_if_compact(body, abox), body)  # wings: not compact
+    assert not rectangle_if_compact(np.zeros((9, 9), bool), [0, 0, 9, 9]).any()
+
+
 # -- generated objects ---------------------------------------------------------------------
 def test_a_generated_objects_mask_covers_its_dark_parts():
     """Cars' windows, trucks' cabs, boats' cockpits are darker than the body around them, and

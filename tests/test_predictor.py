@@ -10,16 +10,18 @@ from rossam.decoder import DecoderOutput
 from rossam.windows import plan_windows, validate_boxes, window_sizes
 
 
-def _box_echo(model):
+def _box_echo(model, grow: float = 0.0):
     """Make the decoder answer each box with its own signed distance (in encoder pixels), so
-    that the predicted mask must be exactly the box if the geometry is right."""
+    that the predicted mask must be exactly the box if the geometry is right (``grow``: the box
+    grown by this share of its size, a mask spilling past its prompt)."""
     size = model.variant.img_size
     res = size // 4
 
     def decode(emb, early, window_index, boxes, **kw):
         c = (torch.arange(res, dtype=torch.float32) + 0.5) * (size / res)
         x, y = c[None, None, :], c[None, :, None]
-        b = boxes[:, :, None, None]
+        wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2) * torch.tensor([-grow, -grow, grow, grow])
+        b = (boxes + wh)[:, :, None, None]
         sdf = torch.minimum(torch.minimum(x - b[:, 0], b[:, 2] - x), torch.minimum(y - b[:, 1], b[:, 3] - y))
         logits = sdf[:, None]
         return DecoderOutput(logits, logits, logits, torch.ones(len(boxes), 1))
@@ -37,7 +39,7 @@ def _box_echo(model):
     [-30, 900, 40, 960],       # partly outside: clamped
 ])
 def test_masks_land_in_place(tiny_random, box):
-    pred = BoxPredictor(_box_echo(tiny_random)).predict(np.zeros((1024, 1024, 3), np.uint8), [box])
+    pred = BoxPredictor(_box_echo(tiny_random), clip=False).predict(np.zeros((1024, 1024, 3), np.uint8), [box])
     m = pred.full_mask(0)
     x1, y1, x2, y2 = np.clip(box, 0, 1024)
     truth = np.zeros_like(m)
@@ -45,6 +47,18 @@ def test_masks_land_in_place(tiny_random, box):
     inter, union = (m & truth).sum(), (m | truth).sum()
     assert inter / union >= (0.5 if (x2 - x1) < 5 else 0.85), inter / union
     assert np.abs(pred.boxes[0] - [x1, y1, x2, y2]).max() <= 1.0
+
+
+def test_a_mask_spilling_past_its_box_is_clipped_to_it(tiny_random):
+    """The decoder answers each box with the box grown by a fifth on every side (spill onto a
+    neighbour): by default the mask ends a pixel outside the box; with clip=False it spills."""
+    box = [300, 400, 340, 420]
+    image = np.zeros((1024, 1024, 3), np.uint8)
+    clipped = BoxPredictor(_box_echo(tiny_random, grow=0.2)).predict(image, [box])
+    spilled = BoxPredictor(_box_echo(tiny_random, grow=0.2), clip=False).predict(image, [box])
+    assert np.all(clipped.boxes[0] == [299, 399, 341, 421])
+    assert spilled.boxes[0][0] <= 294 and spilled.boxes[0][2] >= 346
+    assert clipped.full_mask(0).sum() < spilled.full_mask(0).sum()
 
 
 @pytest.mark.parametrize("adaptive", [False, True])
@@ -57,7 +71,7 @@ def test_shared_windows_place_every_object(tiny_random, adaptive):
         s = rng.uniform(3, 12, 2)
         boxes.append([c[0] - s[0], c[1] - s[1], c[0] + s[0], c[1] + s[1]])
     boxes = np.array(boxes)
-    shared = BoxPredictor(_box_echo(tiny_random), adaptive_zoom=adaptive).predict(np.zeros((1024, 1024, 3), np.uint8), boxes)
+    shared = BoxPredictor(_box_echo(tiny_random), adaptive_zoom=adaptive, clip=False).predict(np.zeros((1024, 1024, 3), np.uint8), boxes)
     assert len(shared.windows) < (30 if adaptive else 15)  # small windows rarely hold two objects
     sizes = window_sizes(boxes, 128)
     for i, b in enumerate(boxes):

@@ -20,20 +20,6 @@ class GateConfig:
     max_size_ratio: float = 2.5
 
 
-def clip_to_box(mask: np.ndarray, offset, box: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
-    """The mask with pixels outside ``box`` (grown by ``tolerance`` px) removed: a box prompt
-    says the object is inside it, and spill outside is a known failure of box-prompted SAM."""
-    ox, oy = int(offset[0]), int(offset[1])
-    h, w = mask.shape
-    x1 = int(np.clip(np.floor(box[0] - tolerance) - ox, 0, w))
-    y1 = int(np.clip(np.floor(box[1] - tolerance) - oy, 0, h))
-    x2 = int(np.clip(np.ceil(box[2] + tolerance) - ox, 0, w))
-    y2 = int(np.clip(np.ceil(box[3] + tolerance) - oy, 0, h))
-    out = np.zeros_like(mask, dtype=bool)
-    out[y1:y2, x1:x2] = mask[y1:y2, x1:x2]
-    return out
-
-
 def measurement_box(mask: np.ndarray, offset, prompt: np.ndarray) -> np.ndarray | None:
     """Tight xyxy box of the mask components that overlap the prompt box (None if none do)."""
     mask = np.asarray(mask, np.uint8)
