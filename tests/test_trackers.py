@@ -518,6 +518,24 @@ def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask(
     assert np.allclose(tr.predicted_boxes()[0], [106, 50, 164, 58]) and np.allclose(tr.mean[0, 4:6], [3, 0])
 
 
+def test_a_user_box_cut_by_the_frame_edge_grows_with_the_object_coming_in():
+    """A user's 3 x 6 box at the right edge holds only the part of an object inside the frame:
+    its moving blob, reaching the edge, makes it larger (never smaller); a box away from the
+    edge keeps the user's size whatever its blob."""
+    tr = MaskTracker((100, 200))
+    tr.predict(1)
+    tr.add([[197, 40, 200, 46], [50, 40, 56, 46]])
+    tr.update(1, [_box_mask([197, 40, 200, 46], (100, 200)), _box_mask([50, 40, 56, 46], (100, 200))], [0.9, 0.9])
+    tr.predict(2)
+    tr.propose([[190, 39, 199, 47], [49, 39, 59, 47]], new_tracks=False)
+    assert (tr.motion_src == DETECTION).all()
+    assert np.allclose(tr.size, [[9, 8], [6, 6]])
+    tr.update(2, [np.zeros((100, 200), bool)] * 2, [0.9, 0.9])
+    tr.predict(3)
+    tr.propose([[186, 40, 192, 46]], new_tracks=False)  # inside now, a smaller blob
+    assert tr.motion_src[0] == DETECTION and np.allclose(tr.size[0], [9, 8])
+
+
 def test_a_small_object_once_segmented_confidently_keeps_its_masks():
     """Under mask_min_size the motion measurement is used, unless the segmenter was confident of
     the object once: its later, less confident masks that pass the gate still measure it."""

@@ -315,9 +315,20 @@ class MaskTracker:
                 k, blob = t[matches[:, 0]], boxes[free[matches[:, 1]]]
                 self.motion[k] = _containing(blob, ref[matches[:, 0]], wh[rows][matches[:, 0]], slow[rows][matches[:, 0]])
                 self.motion_src[k] = DETECTION
+                # a user's box cut by the frame's edge (an object coming in) held only the part
+                # inside: the object is at least as large as its moving blob
+                # (the detector has no evidence within the platform's shift + 1 px of the edge)
+                border = np.ceil(np.abs(self.platform_shift).max()) + 2
+                cut = ~np.isnan(self.size[k, 0]) & (self._at_edge(pred[rows][matches[:, 0]]) | self._at_edge(blob, border))
+                self.size[k[cut]] = np.maximum(self.size[k[cut]], blob[cut, 2:] - blob[cut, :2])
             free = np.delete(free, matches[:, 1])
         self._prompts = None
         return free
+
+    def _at_edge(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
+        """[N]: the box reaches the frame's edge (``within`` px of it)."""
+        return ((boxes[:, 0] <= within) | (boxes[:, 1] <= within) | (boxes[:, 2] >= self.width - within)
+                | (boxes[:, 3] >= self.height - within))
 
     def _parts(self, boxes: np.ndarray, wh: np.ndarray) -> np.ndarray:
         """[D, T]: detection d is too small to be object t of size ``wh`` [T, 2] (a moving edge)."""
