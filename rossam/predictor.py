@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from data.masks import check_keep, clean_mask, clip_to_box, rectangle_if_compact, tight_box
+from data.masks import (
+    check_keep,
+    clean_mask,
+    clip_to_box,
+    rectangle_if_compact,
+    tight_box,
+)
 
 from .model import RosSam
 from .windows import Window, plan_windows, validate_boxes, window_sizes

@@ -5,6 +5,8 @@ One frame with the tracker (shapes: N prompts, H x W frame)::
     tracker.predict(frame, image)           # platform shift, Kalman predict, each object's match
     tracker.add(boxes, classes)             # optional: user / ground-truth boxes for this frame
     tracker.propose(detections)             # optional: moving-object blobs of this frame
+    groups, probes = tracker.co_moving()    # optional: segment each probe box, then
+    tracker.join(groups, masks, scores, offsets, probes)   # tracks on one object's edges join
     prompts = tracker.prompts()             # Prompts(ids [N], boxes [N, 4] xyxy)
     ... segment each prompt box: masks (N bool crops), offsets [N, 2], scores [N] ...
     result = tracker.update(frame, masks, scores, offsets)   # TrackResult for this frame
@@ -17,7 +19,9 @@ its prompt, and it gives a new track its velocity from its second frame on. The 
 measures the object from the corrected prompt; where the mask fails the gate, or the object is
 too small for a mask to add anything (``mask_min_size``) and the segmenter is unsure of it
 (``small_mask_score``), the motion measurement is used. A detection is associated with a track
-only if it is not much smaller than the object (the moving edge of a train is not the train).
+only if it is not much smaller than the object (the moving edge of a train is not the train);
+a slow discovered object shows only its front in the difference image, and is placed where it
+holds that blob.
 
 Without ``image`` in ``predict`` the tracker runs on masks alone.
 """
