@@ -6,7 +6,8 @@
 The project holds no real imagery: point the options at local copies.
 
 - ``--dota DIR``: DOTA's layout (``images/NAME.png``, ``labelTxt/NAME.txt`` with one oriented box
-  ``x1 y1 ... x4 y4 class difficult`` a line). Each object (``difficult`` left out) is prompted
+  ``x1 y1 ... x4 y4 class difficult`` a line). Each vehicle, ship or plane (``difficult`` and
+  DOTA's other classes, such as harbours, left out) is prompted
   with the axis-aligned box around its oriented box and scored by IoU with the filled oriented
   box, which vehicles and boats fill closely. Per image: mIoU of each method.
 - ``--airbus DIR``: folders ``NAME/`` with ``image.jpg`` and ``boxes.txt`` (``x1,y1,x2,y2`` a
@@ -29,6 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import box_fill, grabcut
+
+
+# DOTA's classes that are objects this project tracks (piers, storage tanks, courts are not)
+DOTA_CLASSES = {"small-vehicle": "car", "large-vehicle": "car", "ship": "ship", "plane": "airplane"}
 
 
 def read_dota_labels(path: str | Path) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -85,8 +90,8 @@ def evaluate_dota(root: str | Path, methods: dict) -> dict:
     out = {}
     for label in sorted((root / "labelTxt").glob("*.txt")):
         image = _read_rgb(root / "images" / f"{label.stem}.png")
-        polys, _, difficult = read_dota_labels(label)
-        polys = polys[~difficult]
+        polys, classes, difficult = read_dota_labels(label)
+        polys = polys[~difficult & np.isin(classes, list(DOTA_CLASSES))]
         if not len(polys):
             continue
         h, w = image.shape[:2]

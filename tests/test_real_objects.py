@@ -18,11 +18,12 @@ def test_dota_layout_is_read_and_scored(tmp_path):
     (tmp_path / "labelTxt" / "A.txt").write_text(
         "imagesource:GoogleEarth\ngsd:0.3\n"
         "10 10 30 10 30 20 10 20 small-vehicle 0\n"  # axis-aligned: the filled box is exact
-        "40 30 50 40 40 50 30 40 boat 0\n"  # a diamond: the box is twice its area
-        "0 0 5 0 5 5 0 5 boat 1\n")  # difficult: left out
+        "40 30 50 40 40 50 30 40 ship 0\n"  # a diamond: the box is twice its area
+        "0 0 5 0 5 5 0 5 ship 1\n"  # difficult: left out
+        "0 50 79 50 79 59 0 59 harbor 0\n")  # not an object the project tracks: left out
     polys, classes, difficult = read_dota_labels(tmp_path / "labelTxt" / "A.txt")
-    assert polys.shape == (3, 4, 2) and classes == ["small-vehicle", "boat", "boat"]
-    assert difficult.tolist() == [False, False, True]
+    assert polys.shape == (4, 4, 2) and classes == ["small-vehicle", "ship", "ship", "harbor"]
+    assert difficult.tolist() == [False, False, True, False]
     res = evaluate_dota(tmp_path, {"box": _box_method})
     assert res["A"]["objects"] == 2
     # corners are pixel centres, filled inclusively: the rectangle is 21 x 11 px (the box
