@@ -307,9 +307,7 @@ class Session:
         if cfg.discovering and cfg.join_parts:  # segmentation time: a probing mask per group
             self._join_parts(fr.image)
         prompts = tracker.prompts()
-        pred = predictor.predict(fr.image, prompts.boxes)
-        if cfg.clip_to_prompt:
-            pred.masks = [clip_to_box(m, o, b) for m, o, b in zip(pred.masks, pred.offsets, prompts.boxes)]
+        pred = self._segment(fr.image, prompts.boxes)
         t3 = time.perf_counter()
         res = tracker.update(n, pred.masks, pred.iou, pred.offsets)
         masks, offsets = [pred.masks[k] for k in res.prompt_index], pred.offsets[res.prompt_index]
@@ -332,17 +330,23 @@ class Session:
         return FrameResult(n, fr.image, res, masks, offsets, len(prompts), len(pred.windows), pmasks,
                            poffsets.reshape(-1, 2))
 
+    def _segment(self, image: np.ndarray, boxes: np.ndarray):
+        """The predictor's masks for ``boxes``, clipped to them with ``clip_to_prompt`` (a
+        ``BoxPredictor`` built here clips them itself; another segmenter may not)."""
+        predictor = self.pipe.predictor
+        pred = predictor.predict(image, boxes)
+        if self.cfg.clip_to_prompt and not getattr(predictor, "clip", False):
+            pred.masks = [clip_to_box(m, o, b) for m, o, b in zip(pred.masks, pred.offsets, boxes)]
+        return pred
+
     def _join_parts(self, image: np.ndarray) -> None:
         """One probing mask over each group of discovered tracks that move together: where it
         is one confident object, the group becomes one track (``MaskTracker.join``)."""
         groups, boxes = self.tracker.co_moving()
         if not groups:
             return
-        pred = self.pipe.predictor.predict(image, boxes)
-        masks = pred.masks
-        if self.cfg.clip_to_prompt:
-            masks = [clip_to_box(m, o, b) for m, o, b in zip(masks, pred.offsets, boxes)]
-        ended = self.tracker.join(groups, masks, pred.iou, pred.offsets, boxes)
+        pred = self._segment(image, boxes)
+        ended = self.tracker.join(groups, pred.masks, pred.iou, pred.offsets, boxes)
         for r in self.state.lookback:
             r.drop(ended)
 
@@ -393,8 +397,8 @@ class Session:
         if not len(keep):
             return
         boxes = boxes[keep]
-        pred = self.pipe.predictor.predict(fr.image, boxes)
-        masks = [clip_to_box(m, o, b) if self.cfg.clip_to_prompt else m for m, o, b in zip(pred.masks, pred.offsets, boxes)]
+        pred = self._segment(fr.image, boxes)
+        masks = pred.masks
         fr.tracks.extend(TrackResult(np.array([objects[j][0] for j in keep]), boxes,
                                      np.array([objects[j][2] for j in keep]), np.array([objects[j][3] for j in keep]),
                                      np.full(len(keep), -1), sources=np.full(len(keep), TEMPLATE)))

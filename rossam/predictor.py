@@ -174,10 +174,11 @@ class BoxPredictor:
                 m, (x0, y0) = windows[index[i]].paste(logits[row, 0], (h, w), self.mask_threshold)
                 if self.clip:
                     m = clip_to_box(m, (x0, y0), boxes[i])
+                local = boxes[i] - [x0, y0, x0, y0]
                 if self.keep != "all" or self.fill_holes:
-                    m = clean_mask(m, boxes[i] - [x0, y0, x0, y0], self.keep, self.fill_holes)
+                    m = clean_mask(m, local, self.keep, self.fill_holes)
                 if self.rectangle is not None:
-                    m = rectangle_if_compact(m, boxes[i] - [x0, y0, x0, y0], self.rectangle)
+                    m = rectangle_if_compact(m, local, self.rectangle)
                 masks[i] = m
                 offsets[i] = (x0, y0)
                 ious[i] = iou[row]

@@ -300,6 +300,7 @@ class MaskTracker:
         moved = np.abs(self.mean[tracks, 4:6]) * span
         slow = ((moved < wh).all(axis=1, keepdims=True) & (moved >= 1.0)
                 & ((self.n_obs[tracks] >= 2) & np.isnan(self.size[tracks, 0]))[:, None])
+        border = np.ceil(np.abs(self.platform_shift).max()) + 2  # the detector sees nothing nearer the edge
         has_motion = ~np.isnan(self.motion[tracks, 0])
         for stage in (has_motion, ~has_motion):
             rows = np.flatnonzero(stage)
@@ -316,14 +317,13 @@ class MaskTracker:
             dist[too_small[rows][:, free]] = np.inf
             matches, _, _ = assign(dist, max_cost=1.0)
             if len(matches):
-                k, blob = t[matches[:, 0]], boxes[free[matches[:, 1]]]
-                self.motion[k] = _containing(blob, ref[matches[:, 0]], wh[rows][matches[:, 0]], slow[rows][matches[:, 0]])
+                r = rows[matches[:, 0]]
+                k, blob = tracks[r], boxes[free[matches[:, 1]]]
+                self.motion[k] = _containing(blob, ref[matches[:, 0]], wh[r], slow[r])
                 self.motion_src[k] = DETECTION
                 # a user's box cut by the frame's edge (an object coming in) held only the part
                 # inside: the object is at least as large as its moving blob
-                # (the detector has no evidence within the platform's shift + 1 px of the edge)
-                border = np.ceil(np.abs(self.platform_shift).max()) + 2
-                cut = ~np.isnan(self.size[k, 0]) & (self._at_edge(pred[rows][matches[:, 0]]) | self._at_edge(blob, border))
+                cut = ~np.isnan(self.size[k, 0]) & (self._at_edge(pred[r]) | self._at_edge(blob, border))
                 self.size[k[cut]] = np.maximum(self.size[k[cut]], blob[cut, 2:] - blob[cut, :2])
             free = np.delete(free, matches[:, 1])
         self._prompts = None
@@ -394,7 +394,8 @@ class MaskTracker:
             self.mean[keep], self.cov[keep] = mean[0], cov[0]
             self.ref_area[keep] = np.prod(box[2:] - box[:2])
             self.hits[keep] = self.hits[g].max()
-            self.status[keep] = CONFIRMED if (self.status[g] == CONFIRMED).any() else self.status[keep]
+            if (self.status[g] == CONFIRMED).any():
+                self.status[keep] = CONFIRMED
             self.motion[keep], self.motion_src[keep] = np.nan, NONE
             end[g[g != keep]] = True
         ended = self.ids[end].copy()
