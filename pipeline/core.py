@@ -342,7 +342,7 @@ class Session:
     def _join_parts(self, image: np.ndarray) -> None:
         """One probing mask over each group of discovered tracks that move together: where it
         is one confident object, the group becomes one track (``MaskTracker.join``)."""
-        groups, boxes = self.tracker.co_moving()
+        groups, boxes = self.tracker.co_moving(span=self.discovery.cfg.gap)
         if not groups:
             return
         pred = self._segment(image, boxes)

@@ -518,6 +518,43 @@ def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask(
     assert np.allclose(tr.predicted_boxes()[0], [106, 50, 164, 58]) and np.allclose(tr.mean[0, 4:6], [3, 0])
 
 
+def test_only_tracks_slower_than_their_own_size_group_as_moving_edges():
+    """A blob of an object that moved more than its own size over the detector's span is the
+    whole object, not the edge of a larger one: two 8 px tracks moving 3 px a frame together
+    group over a span of 2 frames (6 px), not over 3 (9 px); at 10 px a frame never."""
+    def pair(step):
+        tr = MaskTracker((200, 300))
+        tr.predict(1)
+        first = [[100, 50, 108, 58], [150, 50, 158, 58]]
+        tr.add(first, confirmed=True, sized=False)
+        tr.update(1, [_box_mask(b) for b in first], [0.9] * 2)
+        tr.predict(2)
+        tr.update(2, [_box_mask(np.add(b, [step, 0, step, 0])) for b in first], [0.9] * 2)
+        tr.predict(3)
+        return tr
+    slow, fast = pair(3), pair(10)
+    assert [sorted(g.tolist()) for g in slow.co_moving(span=2)[0]] == [[0, 1]]
+    assert slow.co_moving(span=3)[0] == []
+    assert fast.co_moving(span=1)[0] == []
+
+
+def test_no_group_spans_more_than_the_largest_moving_object():
+    """Two slow 70 px tracks 360 px apart are near enough (6 x 70 px) to group, but their union
+    (500 px) is larger than any moving object (``group_max_size``): no probe."""
+    def pair(cfg):
+        tr = MaskTracker((300, 700), cfg)
+        tr.predict(1)
+        first = [[100, 50, 170, 120], [530, 50, 600, 120]]
+        tr.add(first, confirmed=True, sized=False)
+        tr.update(1, [_box_mask(b, (300, 700)) for b in first], [0.9] * 2)
+        tr.predict(2)
+        tr.update(2, [_box_mask(np.add(b, [2, 0, 2, 0]), (300, 700)) for b in first], [0.9] * 2)
+        tr.predict(3)
+        return tr.co_moving(span=2)[0]
+    assert pair(TrackerConfig()) == []
+    assert len(pair(TrackerConfig(group_max_size=600))) == 1
+
+
 def test_a_user_box_cut_by_the_frame_edge_grows_with_the_object_coming_in():
     """A user's 3 x 6 box at the right edge holds only the part of an object inside the frame:
     its moving blob, reaching the edge, makes it larger (never smaller); a box away from the

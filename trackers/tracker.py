@@ -73,6 +73,7 @@ class TrackerConfig:
     group_velocity: float = 0.25
     group_gap: float = 6.0
     group_min_size: float = 32.0  # px: the longer side of a group's box at least (an object of parts)
+    group_max_size: float = 400.0  # px: ... and at most this (a 400 m ship at 1 m a pixel)
     group_score: float = 0.7  # the probing mask's predicted IoU must reach this to join a group
     std_weight_position: float = 1 / 20
     std_weight_velocity: float = 1 / 160
@@ -340,10 +341,13 @@ class MaskTracker:
         return (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[:, None] < self.cfg.detection_min_size * longer[None]
 
     # -- the moving edges of one large object ------------------------------------------------
-    def co_moving(self) -> tuple[list[np.ndarray], np.ndarray]:
+    def co_moving(self, span: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
         """Groups of discovered tracks (row indices) that move together near each other, and a
-        prompt over each group (their boxes' union, widened by a tenth, inside the frame): a train or an airplane slower than its own length shows in the
-        difference images as blobs at its moving edges, and each blob starts a track."""
+        prompt over each group (their boxes' union, widened by a tenth, inside the frame): a
+        train or an airplane slower than its own length shows in the difference images as blobs
+        at its moving edges, and each blob starts a track. ``span``: frames between the images
+        the detector compared; only tracks that moved less than their own size over it can be
+        such edges."""
         cfg = self.cfg
         rows = np.flatnonzero(np.isnan(self.size[:, 0]) & (self.status != LOST) & (self.n_obs >= 2))
         if len(rows) < 2:
@@ -356,13 +360,15 @@ class MaskTracker:
         gap = np.maximum(np.maximum(box[:, None, :2] - box[None, :, 2:], box[None, :, :2] - box[:, None, 2:]), 0).max(axis=2)
         longer = (box[:, 2:] - box[:, :2]).max(axis=1)
         near = gap <= cfg.group_gap * np.maximum(longer[:, None], longer[None])
-        moving = speed >= 0.5
+        # a moving edge moved less than its own size over the detector's span (the blob of a
+        # faster object is the whole object, not a part of a larger one)
+        moving = (speed >= 0.5) & (speed * span < longer)
         n, label = connected_components(csr_matrix(same & near & moving[:, None] & moving[None]), directed=False)
         groups, boxes = [], []
         for k in range(n):
             g = np.flatnonzero(label == k)
             union = np.r_[box[g, :2].min(axis=0), box[g, 2:].max(axis=0)]
-            if len(g) > 1 and (union[2:] - union[:2]).max() >= cfg.group_min_size:
+            if len(g) > 1 and cfg.group_min_size <= (union[2:] - union[:2]).max() <= cfg.group_max_size:
                 # widened, so that an object reaching the members' outer edges does not fill it
                 room = np.maximum(0.1 * (union[2:] - union[:2]), 2.0)
                 groups.append(rows[g])
