@@ -113,9 +113,4 @@ def rectangle_if_compact(mask: np.ndarray, box, min_solidity: float = 0.6) -> np
         return mask
     rect = np.zeros(mask.shape, np.uint8)
     cv2.fillPoly(rect, [np.round(cv2.boxPoints(cv2.minAreaRect(points))).astype(np.int32)], 1)
-    x1, y1 = (max(int(np.floor(v)), 0) for v in box[:2])
-    x2, y2 = (int(np.ceil(v)) for v in box[2:])
-    inside = np.zeros(mask.shape, bool)
-    inside[y1:y2, x1:x2] = True
-    return rect.astype(bool) & inside
-
+    return clip_to_box(rect.astype(bool), (0, 0), box, tolerance=0.0)

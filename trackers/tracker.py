@@ -349,21 +349,21 @@ class MaskTracker:
         the detector compared; only tracks that moved less than their own size over it can be
         such edges."""
         cfg = self.cfg
-        rows = np.flatnonzero(np.isnan(self.size[:, 0]) & (self.status != LOST) & (self.n_obs >= 2))
+        box = self.corrected_boxes()
+        speed = np.linalg.norm(self.mean[:, 4:6], axis=1)
+        longer = (box[:, 2:] - box[:, :2]).max(axis=1)
+        # a moving edge moved less than its own size over the detector's span (the blob of a
+        # faster object is the whole object, not a part of a larger one)
+        edge = (speed >= 0.5) & (speed * span < longer)
+        rows = np.flatnonzero(np.isnan(self.size[:, 0]) & (self.status != LOST) & (self.n_obs >= 2) & edge)
         if len(rows) < 2:
             return [], np.zeros((0, 4))
-        box = self.corrected_boxes()[rows]
-        v = self.mean[rows, 4:6]
-        speed = np.linalg.norm(v, axis=1)
+        box, speed, longer, v = box[rows], speed[rows], longer[rows], self.mean[rows, 4:6]
         faster = np.maximum(speed[:, None], speed[None])
         same = np.linalg.norm(v[:, None] - v[None], axis=2) <= np.maximum(cfg.group_velocity * faster, 1.0)
         gap = np.maximum(np.maximum(box[:, None, :2] - box[None, :, 2:], box[None, :, :2] - box[:, None, 2:]), 0).max(axis=2)
-        longer = (box[:, 2:] - box[:, :2]).max(axis=1)
         near = gap <= cfg.group_gap * np.maximum(longer[:, None], longer[None])
-        # a moving edge moved less than its own size over the detector's span (the blob of a
-        # faster object is the whole object, not a part of a larger one)
-        moving = (speed >= 0.5) & (speed * span < longer)
-        n, label = connected_components(csr_matrix(same & near & moving[:, None] & moving[None]), directed=False)
+        n, label = connected_components(csr_matrix(same & near), directed=False)
         groups, boxes = [], []
         for k in range(n):
             g = np.flatnonzero(label == k)
