@@ -190,15 +190,15 @@ def test_tentative_tracks_confirm_after_n_hits_and_lost_ones_are_reacquired():
     res = tr.update(1, [_box_mask([100, 100, 110, 106], (200, 200))], [0.9])
     assert len(res) == 0  # tentative tracks are not reported
     tr.predict(2)
-    res = tr.update(2, [_box_mask([100, 100, 110, 106], (200, 200))], [0.9])
+    res = tr.update(2, [_box_mask([103, 100, 113, 106], (200, 200))], [0.9])
     assert len(res) == 1
     tid = res.ids[0]
     tr.predict(3)
     tr.update(3, [np.zeros((200, 200), bool)], [0.9])
     assert tr.status[0] == LOST
     tr.predict(4)
-    assert len(tr.propose([[101, 100, 111, 106]])) == 0  # taken back, no new track
-    res = tr.update(4, [_box_mask([101, 100, 111, 106], (200, 200))], [0.9])
+    assert len(tr.propose([[109, 100, 119, 106]])) == 0  # taken back, no new track
+    res = tr.update(4, [_box_mask([109, 100, 119, 106], (200, 200))], [0.9])
     assert list(res.ids) == [tid]
 
 
@@ -340,6 +340,31 @@ def test_platform_jitter_of_five_px_does_not_lose_tracks():
         for i, b in zip(res.ids, res.boxes):
             sx, sy = int(round(shift[0])), int(round(shift[1]))
             assert np.abs(_centre(b) - _centre(box(i - 1, f)) - [sx, sy]).max() <= 1.5, (f, i)
+
+
+def test_a_tentative_track_is_confirmed_only_once_it_moved():
+    """Hits at one place (a flickering roof, a building's parallax) do not confirm a track,
+    however many, nor does the platform's jitter moving it in the frame by up to 4 px; the
+    same hits on an object that moves do, at the second (``n_init``)."""
+    ground = _ground(seed=5)
+    jitter = [(0, 0), (3, 0), (3, 3), (0, 3), (0, 0), (3, 0), (3, 3)]  # px, frames 1-7
+    for step, shake in ((0, 0), (0, 1), (7, 0)):
+        tr = MaskTracker((160, 240), TrackerConfig(n_init=2))
+        confirmed = []
+        for f in range(1, 8):
+            shift = np.array(jitter[f - 1], float) * shake
+            box = np.array([100 + step * f, 60, 106 + step * f, 66], float)
+            img = _scene(ground, [box], shift)
+            tr.predict(f, img)
+            seen = box + np.r_[shift, shift]
+            tr.propose([seen])  # a detection every frame
+            assert len(tr.prompts()) == 1
+            res = tr.update(f, [_box_mask(seen, (160, 240))], [0.9])
+            confirmed.append(len(res) == 1)
+        if step == 0:
+            assert not any(confirmed), shake
+        else:
+            assert confirmed == [False, True, True, True, True, True, True]
 
 
 def test_a_parked_look_alike_never_becomes_a_confirmed_track():

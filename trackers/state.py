@@ -45,13 +45,14 @@ class TrackerState:
     motion_src: np.ndarray = _rows(np.int64)  # TEMPLATE or DETECTION (NONE: no measurement)
     parts: np.ndarray = _rows(bool)  # this frame: blobs much smaller than the object moved inside it
     unsupported: np.ndarray = _rows(np.int64)  # frames in a row measured by template matching alone
+    origin: np.ndarray = _rows(np.float64, 2)  # the first measured centre, moved with the platform (NaN: none yet)
     next_id: int = 1
     frame: int = 0  # the frame of the last predict (0: none yet)
     platform_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # the last frame's (dx, dy)
     gray: np.ndarray | None = None  # the previous frame, grey float32 (template matching, registration)
 
     PER_TRACK = ("ids", "mean", "cov", "n_obs", "hits", "misses", "status", "classes", "given", "has_given",
-                 "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported")
+                 "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported", "origin")
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -58,7 +58,8 @@ class TrackerConfig:
     #                                its later masks that pass the gate measure the object too)
     mask_max_shift: float = 0.5  # a mask whose centre is off the motion measurement by more than
     #                              this x the object's diagonal disagrees with it and is not used
-    n_init: int = 3  # detection-supported hits to confirm a tentative track
+    n_init: int = 3  # detection-supported hits to confirm a tentative track ...
+    confirm_min_shift: float = 2.0  # ... once it is this many px (ground, not frame) from where it was first measured
     max_age: int = 10  # misses before a track is removed
     suppress_iou: float = 0.05  # discovered boxes overlapping a live track are dropped, and
     suppress_distance: float = 1.0  # those whose centre is within this x its diagonal
@@ -237,7 +238,7 @@ class MaskTracker:
             ref_area=np.prod(wh, axis=1) if sized else np.full(n, np.nan),
             size=wh if sized else np.full((n, 2), np.nan), pad=np.full((n, 2), np.nan),
             motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64), parts=np.zeros(n, bool),
-            unsupported=np.zeros(n, np.int64),
+            unsupported=np.zeros(n, np.int64), origin=np.full((n, 2), np.nan),
         )
         return ids
 
@@ -440,6 +441,7 @@ class MaskTracker:
             exclude = np.concatenate([before, _moved(before, self.mean[:, 4:6] * max(steps, 1))]) if len(self) else None
             self.platform_shift = global_shift(self._gray, gray, mcfg.platform_downscale, exclude)
             self.mean[:, :2] += self.platform_shift
+            self.origin += self.platform_shift
         for _ in range(steps):
             self.mean, self.cov = self.kf.predict(self.mean, self.cov)
             self.mean[:, 2:4] = np.maximum(self.mean[:, 2:4], 1.0)
@@ -633,7 +635,13 @@ class MaskTracker:
         self.hits[supported] += 1
         self.misses[ok] = 0
         self.status[ok & (self.status == LOST)] = CONFIRMED
-        self.status[ok & (self.status == TENTATIVE) & (self.hits >= self.cfg.n_init)] = CONFIRMED
+        # ... and by an object that moved: a flickering roof or a building's parallax gives
+        # detections at one place; a car that comes to a stop keeps its confirmed track
+        centre = (measured[:, :2] + measured[:, 2:]) / 2
+        start = ok & np.isnan(self.origin[:, 0])
+        self.origin[start] = centre[start]
+        moved = np.linalg.norm(centre - self.origin, axis=1) >= self.cfg.confirm_min_shift
+        self.status[ok & (self.status == TENTATIVE) & (self.hits >= self.cfg.n_init) & moved] = CONFIRMED
 
         # missed: a given (user) box still counts as the first observation; tentative tracks end
         miss = ~ok
