@@ -59,7 +59,7 @@ class TrackerConfig:
     mask_max_shift: float = 0.5  # a mask whose centre is off the motion measurement by more than
     #                              this x the object's diagonal disagrees with it and is not used
     n_init: int = 3  # detection-supported hits to confirm a tentative track ...
-    confirm_min_shift: float = 2.0  # ... once it is this many px (ground, not frame) from where it was first measured
+    confirm_min_shift: float = 3.0  # ... once it is this many px (ground, not frame) from where it was first measured
     max_age: int = 10  # misses before a track is removed
     suppress_iou: float = 0.05  # discovered boxes overlapping a live track are dropped, and
     suppress_distance: float = 1.0  # those whose centre is within this x its diagonal
