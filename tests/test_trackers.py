@@ -541,6 +541,9 @@ def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask(
     ended = tr.join(groups, whole, [0.9], offsets, boxes)
     assert len(ended) == 1 and len(tr) == 2
     assert np.allclose(tr.predicted_boxes()[0], [106, 50, 164, 58]) and np.allclose(tr.mean[0, 4:6], [3, 0])
+    # what counts towards confirmation is the way it travelled (3 px a frame since frame 1), not
+    # the jump from its edge to the whole object's centre
+    assert np.allclose(np.array([135, 54]) - tr.origin[0], [6, 0], atol=0.5)
 
 
 def test_only_tracks_slower_than_their_own_size_group_as_moving_edges():

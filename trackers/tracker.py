@@ -396,6 +396,8 @@ class MaskTracker:
             if not np.all((centres[g] >= box[:2]) & (centres[g] <= box[2:])):
                 continue
             keep = g[np.argmax(self.hits[g])]
+            # the way it travelled so far stays: its origin moves with its centre
+            self.origin[keep] += (box[:2] + box[2:]) / 2 - centres[keep]
             mean, cov = self.kf.initiate(box[None])
             mean[0, 4:6] = self.mean[g, 4:6].mean(axis=0)
             self.mean[keep], self.cov[keep] = mean[0], cov[0]
@@ -760,6 +762,7 @@ class MaskTracker:
             if not inside.any() and np.prod(wh[i]) < cfg.gate.max_area_ratio * pred_area[i]:
                 continue
             ended |= inside
+            self.origin[i] += (raw[i, :2] + raw[i, 2:]) / 2 - centres[i]  # the travel so far stays
             measured[i], source[i] = raw[i], MASK
             self.hits[i] = max(self.hits[i], self.hits[inside].max(initial=0))
             self.n_obs[i] = 0  # a new object: its filter starts again from the mask
