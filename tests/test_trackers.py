@@ -367,6 +367,24 @@ def test_a_tentative_track_is_confirmed_only_once_it_moved():
             assert confirmed == [False, True, True, True, True, True, True]
 
 
+def test_cars_side_by_side_given_with_a_margin_each_keep_their_own_place():
+    """Two 5 px cars in neighbouring lanes, 7 px apart, given in frame 1 as 11 px boxes (a
+    margin around each, as on the real clip) and moving 8 px a frame: in frame 2, without a
+    velocity, each one's template finds both new places; the places are two, not one, so each
+    track takes its own and neither is lost."""
+    road = np.random.default_rng(7).normal(90, 2, (200, 280)).astype(np.float32)  # smooth asphalt
+    car = lambda k, f: np.array([60 + 8 * f + 5 * k, 60 + 5 * f - 5 * k, 65 + 8 * f + 5 * k, 65 + 5 * f - 5 * k], float)
+    tr = MaskTracker((160, 240))
+    for f in range(1, 5):  # template matching alone measures a track 3 frames in a row at most
+        tr.predict(f, _scene(road, [car(0, f), car(1, f)]))
+        if f == 1:
+            tr.add([car(k, 1) + [-3, -3, 3, 3] for k in (0, 1)])
+        res = _no_masks(tr, f)
+        assert sorted(res.ids.tolist()) == [1, 2], f
+        for i, b in zip(res.ids, res.boxes):
+            assert np.abs(_centre(b) - _centre(car(i - 1, f))).max() <= 1.5, (f, i)
+
+
 def test_a_parked_look_alike_never_becomes_a_confirmed_track():
     ground = _ground(seed=4)
     parked = np.array([150, 40, 156, 46], float)

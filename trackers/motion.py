@@ -28,6 +28,9 @@ class MotionConfig:
     k_sigma: float = 3.0  # a track with velocity: this many position sigmas ...
     min_search: float = 3.0  # ... plus this many px
     candidates: int = 3  # best places per track, shared out among tracks without conflict
+    share_radius: float = 0.35  # candidates closer than this x the box's diagonal are one place
+    #                             (a user's box may hold a margin: cars in neighbouring lanes,
+    #                             7 px apart in 11 px boxes, are two places)
     max_template_run: int = 3  # frames in a row a track may be measured by its template alone
     backward: float = 0.25  # a user's box without velocity yet takes a place only if matching
     #                         it back lands within this x the object's longer side (2 px at

@@ -506,8 +506,8 @@ class MaskTracker:
     def _share_out(self, centres: np.ndarray, scores: np.ndarray, diag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One place per track from its candidate places ([M, K, 2] with scores [M, K]), no
         place to two tracks: two cars side by side look alike, and a young track's search
-        reaches its neighbour. Candidates closer than half a diagonal are one place; the
-        assignment (Hungarian) maximises the summed correlation."""
+        reaches its neighbour. Candidates closer than ``share_radius`` x the track's diagonal
+        are one place; the assignment (Hungarian) maximises the summed correlation."""
         m, k = scores.shape
         valid = np.isfinite(scores) & (scores >= self.cfg.motion.min_score)
         owner, cand = np.nonzero(valid)
@@ -515,7 +515,7 @@ class MaskTracker:
         if not len(owner):
             return found, where
         pts = centres[owner, cand]
-        radius = 0.5 * np.maximum(diag[owner], 2.0)
+        radius = self.cfg.motion.share_radius * np.maximum(diag[owner], 2.0)
         site = np.full(len(pts), -1)
         sites = 0
         for j in np.argsort(-scores[owner, cand]):  # strongest candidates found places first
