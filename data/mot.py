@@ -3,8 +3,10 @@
 SAT-MTB writes ``frame,id,x,y,w,h,conf,class,subclass,...`` (class 0 car, 1 airplane, 2 ship,
 3 train); MOTChallenge results write ``frame,id,x,y,w,h,conf,x,y,z`` (world coordinates, -1) and
 its ground truth ``frame,id,x,y,w,h,flag,class,visibility``. Column 8 (0-based 7) is read as the
-class where it is a non-negative integer, else the class is -1 (unknown). Inside the code boxes
-are xyxy.
+class where it is a non-negative integer, else the class is -1 (unknown); in rows of exactly 9
+columns (MOTChallenge's ground truth, whose class 1 is a pedestrian, or a car where a satellite
+clip is written in its layout) it is not this project's class and reads as -1. Inside the code
+boxes are xyxy.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def read_mot(path: str | Path, allow_duplicates: bool = False) -> Tracks:
             if w <= 0 or h <= 0:
                 raise MotFormatError(f"{path}:{n}: box width and height must be positive, got w={cells[4]} h={cells[5]}")
             conf = vals[6] if len(vals) > 6 else 1.0
-            cls = int(vals[7]) if len(vals) > 7 and vals[7] >= 0 and vals[7] == int(vals[7]) else -1
+            own = len(vals) > 7 and len(vals) != 9 and vals[7] >= 0 and vals[7] == int(vals[7])
+            cls = int(vals[7]) if own else -1
             rows.append((int(frame), int(tid), x, y, x + w, y + h, conf, cls))
             lines.append(n)
     if not rows:

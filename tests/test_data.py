@@ -132,7 +132,7 @@ def test_mot_formats(tmp_path):
     (tmp_path / "mot16.txt").write_text("1,7,10,20,5,4,1,1,0.8\n")
     assert read_mot(tmp_path / "satmtb.txt").classes[0] == 2
     assert read_mot(tmp_path / "mot.txt").classes[0] == -1
-    assert read_mot(tmp_path / "mot16.txt").classes[0] == 1
+    assert read_mot(tmp_path / "mot16.txt").classes[0] == -1  # MOTChallenge's class 1 is not an airplane
     assert np.allclose(read_mot(tmp_path / "mot.txt").boxes[0], [10, 20, 15, 24])
 
 
