@@ -385,6 +385,34 @@ def test_cars_side_by_side_given_with_a_margin_each_keep_their_own_place():
             assert np.abs(_centre(b) - _centre(car(i - 1, f))).max() <= 1.5, (f, i)
 
 
+def test_a_template_left_on_the_ground_by_a_vanishing_car_is_not_its_place():
+    """A car moving 4 px a frame along a smooth road fades into it in frames 4-5 (a faint car
+    on dark asphalt); its last patch holds a dark stain beside it, so it matches best where the
+    car was. That place is not taken: the track coasts on its velocity and its prediction stays
+    on the car, instead of being dragged back 5 px to the stain."""
+    ground = _ground(seed=3)[20:180, 20:260]
+    ground[70:95] = np.random.default_rng(3).normal(90, 1, (25, 240))  # the road
+    ground[80:84, 56:58] = 20  # a stain just ahead of the car's place in frame 3
+    car = lambda f: np.array([40 + 4 * f, 80, 44 + 4 * f, 84], float)
+
+    def frame(f):
+        img = ground.copy()
+        if f < 4:
+            x1, y1, x2, y2 = car(f).astype(int)
+            img[y1:y2, x1:x2] = 150  # a faint car
+        return np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+    tr = MaskTracker((160, 240))
+    for f in range(1, 7):
+        tr.predict(f, frame(f))
+        if f == 1:
+            tr.add([car(1)])
+        res = _no_masks(tr, f)
+        if f == 4:
+            assert len(res) == 0  # not measured at the stain: coasting
+    assert np.abs(_centre(tr.predicted_boxes()[0]) - _centre(car(6))).max() <= 1.5
+
+
 def test_a_parked_look_alike_never_becomes_a_confirmed_track():
     ground = _ground(seed=4)
     parked = np.array([150, 40, 156, 46], float)

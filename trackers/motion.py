@@ -32,6 +32,8 @@ class MotionConfig:
     #                             (a user's box may hold a margin: cars in neighbouring lanes,
     #                             7 px apart in 11 px boxes, are two places)
     max_template_run: int = 3  # frames in a row a track may be measured by its template alone
+    stuck_speed: float = 0.5  # a track moving at least this x its longer side a frame (2 px at
+    #                           least) takes no template place nearer its last place than its prediction
     backward: float = 0.25  # a user's box without velocity yet takes a place only if matching
     #                         it back lands within this x the object's longer side (2 px at
     #                         least) of where it was (0: no check)

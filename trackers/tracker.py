@@ -470,6 +470,14 @@ class MaskTracker:
                 ok = err <= np.maximum(mcfg.backward * longer[young], 2.0)[:, None]
                 scores[young] = np.where(ok, scores[young], np.nan)
             found, where = self._share_out(centres, scores, np.hypot(wh[:, 0], wh[:, 1]))
+            # a moving object's template found nearer its last place than where it was to move
+            # held the ground there, not the object (a faint car on a dark road): the track
+            # coasts on its velocity instead
+            last = (before[idx, :2] + before[idx, 2:]) / 2 + self.platform_shift
+            ahead = (pred[idx, :2] + pred[idx, 2:]) / 2
+            moving = np.linalg.norm(ahead - last, axis=1) >= np.maximum(mcfg.stuck_speed * longer, 2.0)
+            stuck = moving & (np.linalg.norm(where - last, axis=1) < np.linalg.norm(where - ahead, axis=1))
+            found &= ~stuck
             self.motion[idx[found]] = where[found]
             self.motion_src[idx[found]] = TEMPLATE
         if gray is not None:
