@@ -223,6 +223,25 @@ def test_discovery_recall_on_a_generated_clip():
     assert r["precision"] >= 0.85
 
 
+def test_a_slow_object_on_a_road_leaves_no_trail_blob():
+    """A 10 x 6 px car moving 2 px a frame on smooth asphalt: the pixels it covered in both
+    earlier compared frames and has left differ from both, as its front does, but they are road
+    now (near their local background): only its front is proposed."""
+    from trackers.discovery import DiscoveryConfig
+
+    for seed in (2, 3):
+        ground = _ground(seed=seed)
+        ground[90:116] = np.random.default_rng(seed).normal(90, 1, (26, ground.shape[1]))  # the road
+        car = lambda f: np.array([40 + 2 * f, 80, 50 + 2 * f, 86], float)
+        for trail, blobs in ((0.25, 1), (0.0, 2)):  # 0: the filter off, the trail is a blob too
+            disc = MotionDiscovery(DiscoveryConfig(trail=trail))
+            for f in range(1, 8):
+                found = disc(_scene(ground, [car(f)]))
+            assert len(found) == blobs, (seed, trail)
+            front = found[np.argmax(found[:, 0])]
+            assert front[0] >= car(7)[0] and front[2] >= car(7)[2], (seed, trail)  # the part ahead
+
+
 def test_a_proposal_finds_the_object_under_it():
     from benchmarks.discovery import found_object
 

@@ -6,7 +6,10 @@ object shows at its current place in both differences, while its old places (gho
 one each. A pixel must beat three thresholds: a grey-level floor, a multiple of the frame's
 robust noise, and a multiple of the local noise (mean difference in a window around it), so
 that busy texture (JPEG blocks, roofs, soil) needs a larger change than a smooth road, where the
-cars are. Blobs are filtered by size and shape; the tracker suppresses those that overlap live
+cars are. A slow object (moving less than half its length over the gap) also leaves a trail that
+differs from both frames: the ground it covered in both and has left; in frame t that is ground,
+so a moving pixel must also differ from the frame's local background (a median) by a quarter of
+its change. Blobs are filtered by size and shape; the tracker suppresses those that overlap live
 tracks.
 """
 
@@ -37,6 +40,9 @@ class DiscoveryConfig:
     merge: int = 3  # closing kernel (px) joining blob pieces a pixel apart (1: none)
     downscale: int = 1  # for the registration only (2 halves its cost, with ~0.4 px error)
     pad: float = 1.0  # px added around each blob's box
+    trail: float = 0.25  # a moving pixel differs from its frame's local background (median) by
+    #                      this x its change: a slow object's trail is background now (0: off)
+    trail_window: int = 15  # px: the median window of that background
 
 
 class MotionDiscovery:
@@ -93,7 +99,13 @@ class MotionDiscovery:
         thr = np.maximum(max(self.cfg.threshold, self.cfg.noise_factor * sigma), self.cfg.local_factor * local)
         # misregistration by e px makes a difference of about e x the gradient at edges
         grad = cv2.magnitude(cv2.Sobel(cur, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(cur, cv2.CV_32F, 0, 1, ksize=3)) / 8
-        raw = (d > np.maximum(thr, self.cfg.edge_factor * grad)).astype(np.uint8)
+        raw = d > np.maximum(thr, self.cfg.edge_factor * grad)
+        if self.cfg.trail > 0:
+            # a slow object's trail (covered in both earlier frames, ground now) differs from
+            # both like its front does; now it is ground: near its local background
+            bg = cv2.medianBlur(np.clip(cur, 0, 255).astype(np.uint8), self.cfg.trail_window).astype(np.float32)
+            raw &= np.abs(cur - bg) >= self.cfg.trail * d
+        raw = raw.astype(np.uint8)
         k = self.cfg.merge
         joined = cv2.morphologyEx(raw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
