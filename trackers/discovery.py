@@ -7,9 +7,9 @@ one each. A pixel must beat three thresholds: a grey-level floor, a multiple of 
 robust noise, and a multiple of the local noise (mean difference in a window around it), so
 that busy texture (JPEG blocks, roofs, soil) needs a larger change than a smooth road, where the
 cars are. A slow object (moving less than half its length over the gap) also leaves a trail that
-differs from both frames: the ground it covered in both and has left; in frame t that is ground,
-so a moving pixel must also differ from the frame's local background (a median) by a quarter of
-its change. Blobs are filtered by size and shape; the tracker suppresses those that overlap live
+differs from both frames: the ground it covered in both and has left. In frame t that is ground,
+so with ``trail`` > 0 a moving pixel must also differ from the frame's local background (a
+median) by that share of its change (off by default: it loses slow cars on real frames). Blobs are filtered by size and shape; the tracker suppresses those that overlap live
 tracks.
 """
 
@@ -40,8 +40,9 @@ class DiscoveryConfig:
     merge: int = 3  # closing kernel (px) joining blob pieces a pixel apart (1: none)
     downscale: int = 1  # for the registration only (2 halves its cost, with ~0.4 px error)
     pad: float = 1.0  # px added around each blob's box
-    trail: float = 0.25  # a moving pixel differs from its frame's local background (median) by
-    #                      this x its change: a slow object's trail is background now (0: off)
+    trail: float = 0.0  # > 0: a moving pixel must also differ from its frame's local background
+    #                     (median) by this x its change: a slow object's trail is background now.
+    #                     0.25 helps generated clips and costs slow real cars (README): off
     trail_window: int = 15  # px: the median window of that background
 
 
