@@ -398,11 +398,10 @@ class Session:
             return
         boxes = boxes[keep]
         pred = self._segment(fr.image, boxes)
-        masks = pred.masks
         fr.tracks.extend(TrackResult(np.array([objects[j][0] for j in keep]), boxes,
                                      np.array([objects[j][2] for j in keep]), np.array([objects[j][3] for j in keep]),
                                      np.full(len(keep), -1), sources=np.full(len(keep), TEMPLATE)))
-        fr.masks = fr.masks + masks
+        fr.masks = fr.masks + pred.masks
         fr.offsets = np.concatenate([fr.offsets.reshape(-1, 2), pred.offsets.reshape(-1, 2)])
 
 def _filled(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:

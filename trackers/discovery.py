@@ -9,8 +9,8 @@ that busy texture (JPEG blocks, roofs, soil) needs a larger change than a smooth
 cars are. A slow object (moving less than half its length over the gap) also leaves a trail that
 differs from both frames: the ground it covered in both and has left. In frame t that is ground,
 so with ``trail`` > 0 a moving pixel must also differ from the frame's local background (a
-median) by that share of its change (off by default: it loses slow cars on real frames). Blobs are filtered by size and shape; the tracker suppresses those that overlap live
-tracks.
+median) by that share of its change (off by default: it loses slow cars on real frames).
+Blobs are filtered by size and shape; the tracker suppresses those that overlap live tracks.
 """
 
 from __future__ import annotations
