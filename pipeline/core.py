@@ -25,6 +25,7 @@ from data.mot import CLASS_IDS, class_id, read_mot
 from data.video import Frame, open_video
 from trackers.tracker import check_boxes
 from trackers import DiscoveryConfig, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
+from trackers.discovery import PROMPTED_TRAIL
 
 from .state import FrameResult, RunState, Stats
 
@@ -191,7 +192,10 @@ class Session:
         self.schedule = _init_schedule(self.cfg)
         self.tracker = MaskTracker(stream.size, self.cfg.tracker, self.state.tracker)
         enabled = self.cfg.discovering or self.cfg.detect
-        self.discovery = MotionDiscovery(dataclasses.replace(self.cfg.discovery, enabled=enabled), self.state.discovery)
+        dcfg = dataclasses.replace(self.cfg.discovery, enabled=enabled)
+        if dcfg.trail is None:  # blobs that measure prompted tracks drop slow objects' trails
+            dcfg.trail = 0.0 if self.cfg.discovering else PROMPTED_TRAIL
+        self.discovery = MotionDiscovery(dcfg, self.state.discovery)
         pipeline.stats = self.state.stats
         self._passes = pipeline.predictor.encoder_passes - self.state.stats.encoder_passes
         self.lock = threading.RLock()  # held while a frame is processed

@@ -233,13 +233,33 @@ def test_a_slow_object_on_a_road_leaves_no_trail_blob():
         ground = _ground(seed=seed)
         ground[90:116] = np.random.default_rng(seed).normal(90, 1, (26, ground.shape[1]))  # the road
         car = lambda f: np.array([40 + 2 * f, 80, 50 + 2 * f, 86], float)
-        for trail, blobs in ((0.25, 1), (0.0, 2)):  # 0: the filter off, the trail is a blob too
+        for trail, blobs in ((0.25, 1), (0.0, 2), (None, 2)):  # 0 (and unset): the trail is a blob too
             disc = MotionDiscovery(DiscoveryConfig(trail=trail))
             for f in range(1, 8):
                 found = disc(_scene(ground, [car(f)]))
             assert len(found) == blobs, (seed, trail)
             front = found[np.argmax(found[:, 0])]
             assert front[0] >= car(7)[0] and front[2] >= car(7)[2], (seed, trail)  # the part ahead
+
+
+def test_the_trail_filter_is_on_where_a_run_follows_prompts_and_off_where_it_discovers():
+    """A prompted run's blobs only measure objects it follows: the filter places a slow one's
+    blob on it. A discovering run needs a faint car's whole difference to find it."""
+    from pipeline.core import Pipeline, PipelineConfig, Session
+    from trackers.discovery import PROMPTED_TRAIL, DiscoveryConfig
+
+    class Segmenter:
+        encoder_passes = 0
+
+    class Stream:
+        size = (64, 64)
+
+    for cfg, trail in ((PipelineConfig(discover=False), PROMPTED_TRAIL), (PipelineConfig(), 0.0),
+                       (PipelineConfig(discover=False, discovery=DiscoveryConfig(trail=0.5)), 0.5),
+                       (PipelineConfig(discovery=DiscoveryConfig(trail=0.1)), 0.1)):
+        session = Session(Pipeline(cfg, segmenter=Segmenter()), Stream())
+        assert session.discovery.cfg.trail == trail, cfg
+        assert cfg.discovery.trail in (None, trail)  # the configuration itself is left as given
 
 
 def test_a_proposal_finds_the_object_under_it():

@@ -9,7 +9,10 @@ that busy texture (JPEG blocks, roofs, soil) needs a larger change than a smooth
 cars are. A slow object (moving less than half its length over the gap) also leaves a trail that
 differs from both frames: the ground it covered in both and has left. In frame t that is ground,
 so with ``trail`` > 0 a moving pixel must also differ from the frame's local background (a
-median) by that share of its change (off by default: it loses slow cars on real frames).
+median) by that share of its change. That places a slow object's blob on the object, but a faint
+car's front alone often misses the thresholds where front and trail together pass: it suits
+detections that measure tracks already known, not ones that must find faint new objects (the
+pipeline turns it on for prompted runs only, ``trail=None``).
 Blobs are filtered by size and shape; the tracker suppresses those that overlap live tracks.
 """
 
@@ -40,10 +43,14 @@ class DiscoveryConfig:
     merge: int = 3  # closing kernel (px) joining blob pieces a pixel apart (1: none)
     downscale: int = 1  # for the registration only (2 halves its cost, with ~0.4 px error)
     pad: float = 1.0  # px added around each blob's box
-    trail: float = 0.0  # > 0: a moving pixel must also differ from its frame's local background
-    #                     (median) by this x its change: a slow object's trail is background now.
-    #                     0.25 helps generated clips and costs slow real cars (README): off
+    # > 0: a moving pixel must also differ from its frame's local background (median) by this x
+    # its change: a slow object's trail is background now. None: 0 here; a pipeline run uses
+    # PROMPTED_TRAIL where its tracks come from prompts and 0 where it discovers (README)
+    trail: float | None = None
     trail_window: int = 15  # px: the median window of that background
+
+
+PROMPTED_TRAIL = 0.25  # ``trail`` of a run whose tracks come from prompts (``trail=None``)
 
 
 class MotionDiscovery:
@@ -101,7 +108,7 @@ class MotionDiscovery:
         # misregistration by e px makes a difference of about e x the gradient at edges
         grad = cv2.magnitude(cv2.Sobel(cur, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(cur, cv2.CV_32F, 0, 1, ksize=3)) / 8
         raw = d > np.maximum(thr, self.cfg.edge_factor * grad)
-        if self.cfg.trail > 0:
+        if self.cfg.trail:
             # a slow object's trail (covered in both earlier frames, ground now) differs from
             # both like its front does; now it is ground: near its local background
             bg = cv2.medianBlur(np.clip(cur, 0, 255).astype(np.uint8), self.cfg.trail_window).astype(np.float32)
