@@ -108,7 +108,7 @@ class MotionDiscovery:
         # misregistration by e px makes a difference of about e x the gradient at edges
         grad = cv2.magnitude(cv2.Sobel(cur, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(cur, cv2.CV_32F, 0, 1, ksize=3)) / 8
         raw = d > np.maximum(thr, self.cfg.edge_factor * grad)
-        if self.cfg.trail:
+        if (self.cfg.trail or 0.0) > 0:
             # a slow object's trail (covered in both earlier frames, ground now) differs from
             # both like its front does; now it is ground: near its local background
             bg = cv2.medianBlur(np.clip(cur, 0, 255).astype(np.uint8), self.cfg.trail_window).astype(np.float32)
