@@ -722,3 +722,44 @@ def test_every_track_coasts_through_a_frame_that_failed_to_decode():
         tr.skip(3)
     tr.predict(3)
     assert len(tr.prompts()) == 2
+
+
+def test_an_object_coming_in_at_the_frame_edge_is_followed_from_its_sliver():
+    """An 8 x 6 px car driving in from the left edge at 2 px a frame, given in frame 1 as the
+    1 px sliver then visible, with the platform shaking by 2 px: the sliver is not pushed out
+    of the frame (it has no velocity, it is not leaving), and as the car comes in the track
+    grows with its blob and its masks measure it."""
+    from trackers.discovery import DiscoveryConfig
+
+    size = (160, 240)
+    ground = _ground(size, seed=4)
+    jitter = [(0, 0), (-2, 0), (0, 1), (-2, 1)] * 3  # px
+    car = lambda f: np.array([-7 + 2 * (f - 1), 70, 1 + 2 * (f - 1), 76])  # ground frame
+
+    def visible(f):  # the car's box in the frame, cut by the edge
+        sx, sy = jitter[f - 1]
+        b = car(f) + [sx, sy, sx, sy]
+        return np.array([max(np.floor(b[0]), 0), b[1], np.floor(b[2]), b[3]])
+
+    tr = MaskTracker(size[::-1])
+    detect = MotionDiscovery(DiscoveryConfig(trail=0.25))
+    sources = []
+    for f in range(1, 13):
+        box = visible(f)
+        img = _scene(ground, [], jitter[f - 1], size)
+        x1, y1, x2, y2 = box.astype(int)
+        img[y1:y2, x1:x2] = 225
+        tr.predict(f, img)
+        if f == 1:
+            tr.add([box])
+        tr.propose(detect(img), new_tracks=False, span=2)
+        prompts = tr.prompts()
+        masks = [_box_mask(np.r_[np.maximum(box[:2], p[:2]), np.minimum(box[2:], p[2:])], size) for p in prompts.boxes]
+        res = tr.update(f, masks, [0.9] * len(masks))
+        assert len(tr) == 1, f  # never ended, never doubled
+        sources.append(int(res.sources[0]) if len(res) else -1)
+    assert list(res.ids) == [1]
+    from trackers.matching import iou_matrix
+
+    assert iou_matrix(res.boxes[:1], visible(12)[None])[0, 0] >= 0.7
+    assert sources[-4:] == [MASK] * 4

@@ -326,7 +326,12 @@ class MaskTracker:
                 # a user's box cut by the frame's edge (an object coming in) held only the part
                 # inside: the object is at least as large as its moving blob
                 cut = ~np.isnan(self.size[k, 0]) & (self._at_edge(pred[r]) | self._at_edge(blob, border))
-                self.size[k[cut]] = np.maximum(self.size[k[cut]], blob[cut, 2:] - blob[cut, :2])
+                # (its filter's box and the gate's reference area too, or its masks would be
+                # rejected as grown)
+                kc, bwh = k[cut], blob[cut, 2:] - blob[cut, :2]
+                self.size[kc] = np.maximum(self.size[kc], bwh)
+                self.mean[kc, 2:4] = np.maximum(self.mean[kc, 2:4], bwh)
+                self.ref_area[kc] = np.maximum(self.ref_area[kc], np.prod(self.size[kc], axis=1))
             free = np.delete(free, matches[:, 1])
         self._prompts = None
         return free
@@ -488,7 +493,9 @@ class MaskTracker:
             cy = np.clip(pred[:, [1, 3]], 0, self.height)
             inside = (cx[:, 1] - cx[:, 0]) * (cy[:, 1] - cy[:, 0])
             area = np.prod(pred[:, 2:] - pred[:, :2], axis=1)
-            gone = (inside < self.cfg.min_visible * area) & ~self.has_given
+            # only a track with a velocity can be leaving: a sliver given at the edge (an object
+            # coming in) is pushed out by the platform's jitter, not by its own motion
+            gone = (inside < self.cfg.min_visible * area) & ~self.has_given & (self.n_obs >= 2)
             self._keep(~gone)
         self._prompts = None
         return self.prompts()
