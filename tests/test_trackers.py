@@ -730,6 +730,7 @@ def test_an_object_coming_in_at_the_frame_edge_is_followed_from_its_sliver():
     of the frame (it has no velocity, it is not leaving), and as the car comes in the track
     grows with its blob and its masks measure it."""
     from trackers.discovery import DiscoveryConfig
+    from trackers.matching import iou_matrix
 
     size = (160, 240)
     ground = _ground(size, seed=4)
@@ -759,7 +760,5 @@ def test_an_object_coming_in_at_the_frame_edge_is_followed_from_its_sliver():
         assert len(tr) == 1, f  # never ended, never doubled
         sources.append(int(res.sources[0]) if len(res) else -1)
     assert list(res.ids) == [1]
-    from trackers.matching import iou_matrix
-
     assert iou_matrix(res.boxes[:1], visible(12)[None])[0, 0] >= 0.7
     assert sources[-4:] == [MASK] * 4

@@ -67,7 +67,7 @@ class TrackerConfig:
     #                              track's motion measurement (2 px at least) ...
     detection_min_size: float = 1 / 3  # ... and if its longer side is at least this x the track's:
     #                                    the moving edges of a large object are parts, not it
-    min_visible: float = 0.3  # a track whose predicted box is less than this inside the frame ends
+    min_visible: float = 0.3  # a track with a velocity whose predicted box is less than this inside the frame ends
     # discovered tracks that move together (velocities within this x the faster one's speed, 1 px
     # at least) and near each other (boxes within this x the longer side) may be the moving
     # edges of one object: ``co_moving`` groups them for a probing mask over them all
