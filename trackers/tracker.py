@@ -331,7 +331,7 @@ class MaskTracker:
                 kc, bwh = k[cut], blob[cut, 2:] - blob[cut, :2]
                 self.size[kc] = np.maximum(self.size[kc], bwh)
                 self.mean[kc, 2:4] = np.maximum(self.mean[kc, 2:4], bwh)
-                self.ref_area[kc] = np.maximum(self.ref_area[kc], np.prod(self.size[kc], axis=1))
+                self.ref_area[kc] = np.prod(self.size[kc], axis=1)  # a user's track's reference is its size
             free = np.delete(free, matches[:, 1])
         self._prompts = None
         return free
