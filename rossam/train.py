@@ -227,8 +227,9 @@ def expand_boxes(boxes: torch.Tensor, expand: float, size: int, gen: torch.Gener
     if expand <= 0 or len(boxes) == 0:
         return boxes
     wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
-    grow = torch.rand(boxes.shape, generator=gen) * expand * wh * torch.tensor([-1.0, -1.0, 1.0, 1.0])
-    chosen = torch.rand(len(boxes), 1, generator=gen) < 0.5
+    sign = torch.tensor([-1.0, -1.0, 1.0, 1.0], device=boxes.device)
+    grow = torch.rand(boxes.shape, generator=gen).to(boxes.device) * expand * wh * sign
+    chosen = torch.rand(len(boxes), 1, generator=gen).to(boxes.device) < 0.5
     return torch.where(chosen, boxes + grow, boxes).clamp(0, size)
 
 
@@ -237,7 +238,7 @@ def jitter_boxes(boxes: torch.Tensor, scale: float, size: int, gen: torch.Genera
     if scale <= 0:
         return boxes
     wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
-    noisy = boxes + torch.randn(boxes.shape, generator=gen) * scale * wh
+    noisy = boxes + torch.randn(boxes.shape, generator=gen).to(boxes.device) * scale * wh
     noisy = noisy.clamp(0, size)
     lo, hi = torch.minimum(noisy[:, :2], noisy[:, 2:]), torch.maximum(noisy[:, :2], noisy[:, 2:])
     hi = torch.maximum(hi, lo + 1)

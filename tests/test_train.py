@@ -115,6 +115,30 @@ def test_samples_come_in_a_new_order_each_epoch_the_same_on_a_resume():
     assert orders[0] != orders[1] and orders[0] == orders[2]
 
 
+def test_every_shipped_config_loads():
+    """The configs the README's reproduction commands name parse into a valid TrainConfig."""
+    root = Path(__file__).resolve().parents[1] / "configs"
+    names = sorted(p.name for p in root.glob("*.yaml"))
+    assert {"tiny-scratch.yaml", "tiny-anneal.yaml"} <= set(names)
+    for name in names:
+        cfg = load_config(str(root / name), [])
+        assert cfg.variant == "tiny" and cfg.epochs >= 1
+    anneal = load_config(str(root / "tiny-anneal.yaml"), [])
+    assert anneal.checkpoint == "runs/tiny-scratch/best.safetensors"  # step 2 starts from step 1
+
+
+def test_box_noise_is_drawn_on_the_cpu_and_lands_on_the_boxes_device():
+    """On a GPU the batch's boxes live there while the noise generator is a CPU one (so that a
+    run's noise does not depend on the device); the meta device stands in for the GPU here."""
+    from rossam.train import expand_boxes, jitter_boxes
+
+    boxes = torch.tensor([[1.0, 2.0, 30.0, 40.0], [50.0, 60.0, 70.0, 90.0]])
+    for fn, arg in ((jitter_boxes, 0.1), (expand_boxes, 0.25)):
+        on_cpu = fn(boxes, arg, 256, torch.Generator().manual_seed(0))
+        assert fn(boxes.to("meta"), arg, 256, torch.Generator().manual_seed(0)).device.type == "meta"
+        assert torch.equal(on_cpu, fn(boxes, arg, 256, torch.Generator().manual_seed(0)))  # and seeded
+
+
 # -- the two recipes -------------------------------------------------------------------------
 def test_each_recipe_sets_its_defaults_and_a_given_value_wins():
     ref = TrainConfig(variant="vit_l", checkpoint="sam_vit_l.pth")
