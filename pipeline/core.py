@@ -192,9 +192,10 @@ class Session:
         self.schedule = _init_schedule(self.cfg)
         self.tracker = MaskTracker(stream.size, self.cfg.tracker, self.state.tracker)
         enabled = self.cfg.discovering or self.cfg.detect
-        dcfg = dataclasses.replace(self.cfg.discovery, enabled=enabled)
-        if dcfg.trail is None:  # blobs that measure prompted tracks drop slow objects' trails
-            dcfg.trail = 0.0 if self.cfg.discovering else PROMPTED_TRAIL
+        trail = self.cfg.discovery.trail
+        if trail is None:  # blobs that measure prompted tracks drop slow objects' trails
+            trail = 0.0 if self.cfg.discovering else PROMPTED_TRAIL
+        dcfg = dataclasses.replace(self.cfg.discovery, enabled=enabled, trail=trail)
         self.discovery = MotionDiscovery(dcfg, self.state.discovery)
         pipeline.stats = self.state.stats
         self._passes = pipeline.predictor.encoder_passes - self.state.stats.encoder_passes
