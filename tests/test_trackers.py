@@ -631,6 +631,50 @@ def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask(
     assert np.allclose(np.array([135, 54]) - tr.origin[0], [6, 0], atol=0.5)
 
 
+def test_a_probing_mask_joins_the_members_on_it_and_leaves_the_others():
+    """A car passing a slow object at its speed groups with the object's edges; the probing
+    mask holds the object's two edges and not the car: the edges join, the car's track goes on."""
+    tr = MaskTracker((200, 300))
+    tr.predict(1)
+    first = [[100, 50, 108, 58], [150, 50, 158, 58], [120, 70, 128, 78]]
+    tr.add(first, confirmed=True, sized=False)
+    tr.update(1, [_box_mask(b) for b in first], [0.9] * 3)
+    tr.predict(2)
+    tr.update(2, [_box_mask(np.add(b, [3, 0, 3, 0])) for b in first], [0.9] * 3)
+    tr.predict(3)
+    groups, boxes = tr.co_moving()
+    assert [sorted(g.tolist()) for g in groups] == [[0, 1, 2]]
+    car = tr.ids[2]
+    whole, offsets = [_box_mask([106, 50, 164, 58])], np.zeros((1, 2))
+    ended = tr.join(groups, whole, [0.9], offsets, boxes)
+    assert len(ended) == 1 and car not in ended and car in tr.ids
+    assert np.allclose(tr.predicted_boxes()[list(tr.ids).index(car)], [126, 70, 134, 78], atol=0.5)
+    assert any(np.allclose(b, [106, 50, 164, 58]) for b in tr.predicted_boxes())
+
+
+def test_many_moving_edges_of_a_long_object_join_under_a_less_sure_mask():
+    """Three tracks on a 100 px object, moving 3 px a frame together, join under a probing mask
+    of predicted IoU 0.55 (many edges agree that one object is there); three 8 px tracks 12 px
+    apart (a column of cars, 40 px long) do not join under the same score, nor do two."""
+    def group(xs, length):
+        tr = MaskTracker((200, 300))
+        tr.predict(1)
+        first = [[x, 50, x + 8, 58] for x in xs]
+        tr.add(first, confirmed=True, sized=False)
+        tr.update(1, [_box_mask(b) for b in first], [0.9] * len(xs))
+        tr.predict(2)
+        tr.update(2, [_box_mask(np.add(b, [3, 0, 3, 0])) for b in first], [0.9] * len(xs))
+        tr.predict(3)
+        groups, boxes = tr.co_moving()
+        assert [sorted(g.tolist()) for g in groups] == [list(range(len(xs)))]
+        mask = [_box_mask([xs[0] + 6, 50, xs[0] + 6 + length, 58])]
+        return tr.join(groups, mask, [0.55], np.zeros((1, 2)), boxes)
+
+    assert len(group([100, 150, 196], 104)) == 2  # one track goes on as the whole object
+    assert len(group([100, 150], 58)) == 0
+    assert len(group([100, 116, 132], 40)) == 0
+
+
 def test_only_tracks_slower_than_their_own_size_group_as_moving_edges():
     """A blob of an object that moved more than its own size over the detector's span is the
     whole object, not the edge of a larger one: two 8 px tracks moving 3 px a frame together

@@ -72,10 +72,18 @@ class TrackerConfig:
     # at least) and near each other (boxes within this x the longer side) may be the moving
     # edges of one object: ``co_moving`` groups them for a probing mask over them all
     group_velocity: float = 0.25
+    group_min_velocity: float = 1.0  # px a frame: the velocity tolerance's floor
     group_gap: float = 6.0
     group_min_size: float = 32.0  # px: the longer side of a group's box at least (an object of parts)
     group_max_size: float = 400.0  # px: ... and at most this (a 400 m ship at 1 m a pixel)
-    group_score: float = 0.7  # the probing mask's predicted IoU must reach this to join a group
+    group_score: float = 0.7  # the probing mask's predicted IoU must reach this to join a group ...
+    # ... or this where the mask holds group_many members or more and its longer side reaches
+    # group_many_size px: the moving edges of a train, a ship or an airplane (at 1 m a pixel, a
+    # column of cars is shorter and its probing mask, over the cars and the road between, is
+    # as unsure)
+    group_score_many: float = 0.5
+    group_many: int = 3
+    group_many_size: float = 64.0
     std_weight_position: float = 1 / 20
     std_weight_velocity: float = 1 / 160
     gate: GateConfig = field(default_factory=GateConfig)
@@ -154,6 +162,15 @@ def _containing(blobs: np.ndarray, ref: np.ndarray, extent: np.ndarray, partial:
     lo, hi = blobs[:, 2:] - extent / 2, blobs[:, :2] + extent / 2
     held = np.clip(ref, lo, np.maximum(lo, hi))
     return np.where(partial & (lo <= hi), held, (blobs[:, :2] + blobs[:, 2:]) / 2)
+
+
+def _on_mask(mask: np.ndarray, offset, boxes: np.ndarray) -> np.ndarray:
+    """[N]: the mask (a crop whose top-left is ``offset``, x y) has a pixel inside box n."""
+    h, w = mask.shape
+    x0, y0 = np.floor(boxes[:, :2] - np.asarray(offset, np.float64)).astype(int).T
+    x1, y1 = np.ceil(boxes[:, 2:] - np.asarray(offset, np.float64)).astype(int).T
+    return np.array([mask[max(a, 0):min(c, h), max(b, 0):min(d, w)].any() if a < h and b < w and c > 0 and d > 0
+                     else False for b, a, d, c in zip(x0, y0, x1, y1)], bool)
 
 
 def check_boxes(boxes, name: str = "boxes") -> np.ndarray:
@@ -366,7 +383,7 @@ class MaskTracker:
             return [], np.zeros((0, 4))
         box, speed, longer, v = box[rows], speed[rows], longer[rows], self.mean[rows, 4:6]
         faster = np.maximum(speed[:, None], speed[None])
-        same = np.linalg.norm(v[:, None] - v[None], axis=2) <= np.maximum(cfg.group_velocity * faster, 1.0)
+        same = np.linalg.norm(v[:, None] - v[None], axis=2) <= np.maximum(cfg.group_velocity * faster, cfg.group_min_velocity)
         gap = np.maximum(np.maximum(box[:, None, :2] - box[None, :, 2:], box[None, :, :2] - box[:, None, 2:]), 0).max(axis=2)
         near = gap <= cfg.group_gap * np.maximum(longer[:, None], longer[None])
         n, label = connected_components(csr_matrix(same & near), directed=False)
@@ -393,12 +410,16 @@ class MaskTracker:
         end = np.zeros(len(self), bool)
         for g, mask, score, offset, prompt in zip(groups, masks, scores, offsets, prompts):
             box = measurement_box(mask, offset, prompt)
-            if box is None or score < cfg.group_score or (box[2:] - box[:2]).max() < cfg.group_min_size:
+            if box is None or score < min(cfg.group_score, cfg.group_score_many) or (box[2:] - box[:2]).max() < cfg.group_min_size:
                 continue
             touch = np.abs(box - prompt) <= cfg.gate.leak_margin
             if (touch[0] and touch[2]) or (touch[1] and touch[3]):
                 continue  # runs through its prompt: a road or a column of cars, not one object
-            if not np.all((centres[g] >= box[:2]) & (centres[g] <= box[2:])):
+            # the members on the mask are one object; the others (a car that passed by at the
+            # same speed, beside a long diagonal train's mask but inside its box) go on as they were
+            g = g[_on_mask(np.asarray(mask, bool), offset, pred[g])]
+            many = len(g) >= cfg.group_many and (box[2:] - box[:2]).max() >= cfg.group_many_size
+            if len(g) < 2 or score < (cfg.group_score_many if many else cfg.group_score):
                 continue
             keep = g[np.argmax(self.hits[g])]
             # the way it travelled so far stays: its origin moves with its centre
