@@ -400,10 +400,11 @@ class MaskTracker:
 
     def join(self, groups: list[np.ndarray], masks, scores, offsets, prompts: np.ndarray) -> np.ndarray:
         """Probing masks of ``co_moving`` groups (one per group, prompted with ``prompts``):
-        where the mask is confident, does not run through its prompt (from edge to opposite
-        edge) and holds every member's place, the group is one object: the member with the most
-        evidence goes on as a track on the mask's box (velocity the members' mean), the others
-        end. Returns the ids ended."""
+        where the mask is confident (``group_score``, or ``group_score_many`` over many members
+        and a long object) and does not run through its prompt (from edge to opposite edge),
+        the members whose boxes hold a pixel of it (two at least) are one object: the member
+        with the most evidence goes on as a track on the mask's box (velocity those members'
+        mean), the other members on it end, the rest go on. Returns the ids ended."""
         cfg = self.cfg
         pred = self.corrected_boxes()
         centres = (pred[:, :2] + pred[:, 2:]) / 2
