@@ -167,10 +167,9 @@ def _containing(blobs: np.ndarray, ref: np.ndarray, extent: np.ndarray, partial:
 def _on_mask(mask: np.ndarray, offset, boxes: np.ndarray) -> np.ndarray:
     """[N]: the mask (a crop whose top-left is ``offset``, x y) has a pixel inside box n."""
     h, w = mask.shape
-    x0, y0 = np.floor(boxes[:, :2] - np.asarray(offset, np.float64)).astype(int).T
-    x1, y1 = np.ceil(boxes[:, 2:] - np.asarray(offset, np.float64)).astype(int).T
-    return np.array([mask[max(a, 0):min(c, h), max(b, 0):min(d, w)].any() if a < h and b < w and c > 0 and d > 0
-                     else False for b, a, d, c in zip(x0, y0, x1, y1)], bool)
+    lo = np.floor(boxes[:, :2] - np.asarray(offset, np.float64)).astype(int).clip(0, [w, h])
+    hi = np.ceil(boxes[:, 2:] - np.asarray(offset, np.float64)).astype(int).clip(0, [w, h])
+    return np.array([mask[y0:y1, x0:x1].any() for (x0, y0), (x1, y1) in zip(lo, hi)], bool)
 
 
 def check_boxes(boxes, name: str = "boxes") -> np.ndarray:
