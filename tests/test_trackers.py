@@ -603,18 +603,24 @@ def test_tracks_started_on_the_moving_edges_of_one_large_object_become_one():
     assert np.allclose(tr.predicted_boxes()[0], train)
 
 
+def _moving_edges(first, steps, shape=(200, 300), config=None) -> MaskTracker:
+    """A tracker at frame 3 whose discovered tracks started on ``first`` (xyxy) at frame 1 and
+    moved ``steps[k]`` px along x by frame 2 (masks are the boxes, predicted IoU 0.9)."""
+    tr = MaskTracker(shape, config)
+    tr.predict(1)
+    tr.add(first, confirmed=True, sized=False)
+    tr.update(1, [_box_mask(b, shape) for b in first], [0.9] * len(first))
+    tr.predict(2)
+    tr.update(2, [_box_mask(np.add(b, [d, 0, d, 0]), shape) for b, d in zip(first, steps)], [0.9] * len(first))
+    tr.predict(3)
+    return tr
+
+
 def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask():
     """Two discovered tracks at the ends of a 58 px object, moving 3 px a frame together (and a
     third moving the other way beside them): they form one group; a probing mask over the group
     joins them only if it is confident and does not run through its prompt."""
-    tr = MaskTracker((200, 300))
-    tr.predict(1)
-    first = [[100, 50, 108, 58], [150, 50, 158, 58], [120, 70, 128, 78]]
-    tr.add(first, confirmed=True, sized=False)
-    tr.update(1, [_box_mask(b) for b in first], [0.9] * 3)
-    tr.predict(2)
-    tr.update(2, [_box_mask(b) for b in ([103, 50, 111, 58], [153, 50, 161, 58], [117, 70, 125, 78])], [0.9] * 3)
-    tr.predict(3)
+    tr = _moving_edges([[100, 50, 108, 58], [150, 50, 158, 58], [120, 70, 128, 78]], [3, 3, -3])
     groups, boxes = tr.co_moving()
     assert [sorted(g.tolist()) for g in groups] == [[0, 1]]
     assert np.allclose(boxes, [[100.2, 48, 169.8, 60]], atol=1)  # the union, widened by a tenth
@@ -634,14 +640,7 @@ def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask(
 def test_a_probing_mask_joins_the_members_on_it_and_leaves_the_others():
     """A car passing a slow object at its speed groups with the object's edges; the probing
     mask holds the object's two edges and not the car: the edges join, the car's track goes on."""
-    tr = MaskTracker((200, 300))
-    tr.predict(1)
-    first = [[100, 50, 108, 58], [150, 50, 158, 58], [120, 70, 128, 78]]
-    tr.add(first, confirmed=True, sized=False)
-    tr.update(1, [_box_mask(b) for b in first], [0.9] * 3)
-    tr.predict(2)
-    tr.update(2, [_box_mask(np.add(b, [3, 0, 3, 0])) for b in first], [0.9] * 3)
-    tr.predict(3)
+    tr = _moving_edges([[100, 50, 108, 58], [150, 50, 158, 58], [120, 70, 128, 78]], [3, 3, 3])
     groups, boxes = tr.co_moving()
     assert [sorted(g.tolist()) for g in groups] == [[0, 1, 2]]
     car = tr.ids[2]
@@ -657,14 +656,7 @@ def test_many_moving_edges_of_a_long_object_join_under_a_less_sure_mask():
     of predicted IoU 0.55 (many edges agree that one object is there); three 8 px tracks 12 px
     apart (a column of cars, 40 px long) do not join under the same score, nor do two."""
     def group(xs, length):
-        tr = MaskTracker((200, 300))
-        tr.predict(1)
-        first = [[x, 50, x + 8, 58] for x in xs]
-        tr.add(first, confirmed=True, sized=False)
-        tr.update(1, [_box_mask(b) for b in first], [0.9] * len(xs))
-        tr.predict(2)
-        tr.update(2, [_box_mask(np.add(b, [3, 0, 3, 0])) for b in first], [0.9] * len(xs))
-        tr.predict(3)
+        tr = _moving_edges([[x, 50, x + 8, 58] for x in xs], [3] * len(xs))
         groups, boxes = tr.co_moving()
         assert [sorted(g.tolist()) for g in groups] == [list(range(len(xs)))]
         mask = [_box_mask([xs[0] + 6, 50, xs[0] + 6 + length, 58])]
@@ -680,15 +672,7 @@ def test_only_tracks_slower_than_their_own_size_group_as_moving_edges():
     whole object, not the edge of a larger one: two 8 px tracks moving 3 px a frame together
     group over a span of 2 frames (6 px), not over 3 (9 px); at 10 px a frame never."""
     def pair(step):
-        tr = MaskTracker((200, 300))
-        tr.predict(1)
-        first = [[100, 50, 108, 58], [150, 50, 158, 58]]
-        tr.add(first, confirmed=True, sized=False)
-        tr.update(1, [_box_mask(b) for b in first], [0.9] * 2)
-        tr.predict(2)
-        tr.update(2, [_box_mask(np.add(b, [step, 0, step, 0])) for b in first], [0.9] * 2)
-        tr.predict(3)
-        return tr
+        return _moving_edges([[100, 50, 108, 58], [150, 50, 158, 58]], [step, step])
     slow, fast = pair(3), pair(10)
     assert [sorted(g.tolist()) for g in slow.co_moving(span=2)[0]] == [[0, 1]]
     assert slow.co_moving(span=3)[0] == []
@@ -699,14 +683,7 @@ def test_no_group_spans_more_than_the_largest_moving_object():
     """Two slow 70 px tracks 360 px apart are near enough (6 x 70 px) to group, but their union
     (500 px) is larger than any moving object (``group_max_size``): no probe."""
     def pair(cfg):
-        tr = MaskTracker((300, 700), cfg)
-        tr.predict(1)
-        first = [[100, 50, 170, 120], [530, 50, 600, 120]]
-        tr.add(first, confirmed=True, sized=False)
-        tr.update(1, [_box_mask(b, (300, 700)) for b in first], [0.9] * 2)
-        tr.predict(2)
-        tr.update(2, [_box_mask(np.add(b, [2, 0, 2, 0]), (300, 700)) for b in first], [0.9] * 2)
-        tr.predict(3)
+        tr = _moving_edges([[100, 50, 170, 120], [530, 50, 600, 120]], [2, 2], (300, 700), cfg)
         return tr.co_moving(span=2)[0]
     assert pair(TrackerConfig()) == []
     assert len(pair(TrackerConfig(group_max_size=600))) == 1
