@@ -589,6 +589,36 @@ def test_a_slow_object_is_not_placed_on_its_front_blob():
     assert np.allclose(tr.motion[0], [62, 53])
 
 
+def _user_track_at_frame_3(box, step):
+    """A user's box, measured by confident masks in frames 1 and 2 as it moves ``step`` px a
+    frame along x; the tracker is at frame 3."""
+    box = np.asarray(box, np.float64)
+    tr = MaskTracker((200, 300))
+    tr.predict(1)
+    tr.add([box])
+    for f in (1, 2):
+        if f > 1:
+            tr.predict(f)
+        tr.update(f, [_box_mask(box + [step * (f - 1), 0, step * (f - 1), 0])], [0.9])
+    tr.predict(3)
+    return tr
+
+
+def test_a_users_small_slow_object_is_not_placed_on_its_front_blob():
+    """A user's tight 8 x 4 box around a car moving 1 px a frame, measured by its masks: over
+    the detector's 2 frames only the 2 px it moved onto differ (its front, blob centre 3 px
+    ahead). The track is placed where the car holds that blob, as a discovered one is. A large
+    user's object keeps the blob's centre (its first mask may hold a part only, so its body is
+    not known)."""
+    tr = _user_track_at_frame_3([50, 50, 58, 54], step=1)  # truth: [52, 50, 60, 54], centre (56, 52)
+    tr.propose([[57, 49, 61, 55]], new_tracks=False, span=2)  # the front strip, 1 px pad
+    assert tr.motion_src[0] == DETECTION
+    assert abs(tr.motion[0, 0] - 56) <= 1 and tr.motion[0, 1] == 52
+    large = _user_track_at_frame_3([50, 50, 66, 60], step=2)  # 16 x 10, truth: [54, 50, 70, 60]
+    large.propose([[67, 49, 71, 61]], new_tracks=False, span=2)  # its front strip
+    assert np.allclose(large.motion[0], [69, 55])
+
+
 def test_tracks_started_on_the_moving_edges_of_one_large_object_become_one():
     """Differencing shows a slow train as blobs at its ends; each starts a tentative track, and
     the confident mask of the whole train holds both: one track remains, on the train."""

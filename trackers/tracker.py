@@ -312,12 +312,16 @@ class MaskTracker:
         diag = np.hypot(wh[:, 0], wh[:, 1])
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         too_small = self._parts(boxes, np.where(np.isnan(self.size[tracks]), wh, self.size[tracks])).T
-        # a discovered object (its box is its body) that moved less than its own size over the
-        # detector's span shows only its front, along the axes it moved on; a user's box may hold
-        # a margin, so its size says nothing of this and its blobs keep their centres
+        # an object that moved less than its own size over the detector's span shows only its
+        # front, along the axes it moved on. A discovered track's box is its body (measured by
+        # its blobs and masks); a user's box may hold a margin, so its size says nothing of this
+        # until masks have measured the object (``pad`` known), and then only for small objects:
+        # a large one's first mask may hold a part (a truck's cab), and its blobs keep their centres
+        sized = ~np.isnan(self.size[tracks, 0])
+        measured = sized & ~np.isnan(self.pad[tracks, 0]) & (self.size[tracks].max(axis=1) < self.cfg.mask_min_size)
         moved = np.abs(self.mean[tracks, 4:6]) * span
         slow = ((moved < wh).all(axis=1, keepdims=True) & (moved >= 1.0)
-                & ((self.n_obs[tracks] >= 2) & np.isnan(self.size[tracks, 0]))[:, None])
+                & ((self.n_obs[tracks] >= 2) & (~sized | measured))[:, None])
         border = np.ceil(np.abs(self.platform_shift).max()) + 2  # the detector sees nothing nearer the edge
         has_motion = ~np.isnan(self.motion[tracks, 0])
         for stage in (has_motion, ~has_motion):
