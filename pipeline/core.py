@@ -49,8 +49,11 @@ class PipelineConfig:
     join_parts: bool = True  # discovering: a probing mask over tracks that move together may join them
     detect: bool = True  # associate the frame's moving-object blobs with the tracks (also with prompts)
     # discovering: a track confirmed at frame t is also reported in the frames before t where it
-    # was tentative, up to this many frames back; results then come this many frames late
-    lookback: int = 4
+    # was tentative, up to this many frames back; results then come this many frames late ...
+    lookback: int = 6
+    # ... and a track slower than its own size over the detector's span (a car that came to a
+    # stop, or the moving edge of a train not yet joined to it) this many
+    lookback_slow: int = 4
     batch_size: int = 16
     precision: str = "auto"  # "auto": bf16 autocast on CUDA; "bf16" or "float32"
     queue_size: int = 8
@@ -275,12 +278,16 @@ class Session:
         if not self.pipe.latency:
             return [r]
         ids = set(r.tracks.ids.tolist())
-        for old in s.lookback:
-            old.take_pending(ids)
+        slow = self._slow(ids)
+        near = max(len(s.lookback) - self.cfg.lookback_slow, 0)  # the held frames a slow track reaches
+        for k, old in enumerate(s.lookback):
+            old.take_pending(ids if k >= near else ids - slow)
         new = ids - s.reported
         s.reported |= ids
-        if new and s.lookback:
-            self._extend_back(s.lookback, new)
+        if new - slow and s.lookback:
+            self._extend_back(s.lookback, new - slow)
+        if new & slow and s.lookback[near:]:
+            self._extend_back(s.lookback[near:], new & slow)
         s.lookback.append(r)
         released = []
         while len(s.lookback) > self.pipe.latency:
@@ -354,6 +361,16 @@ class Session:
         ended = self.tracker.join(groups, pred.masks, pred.iou, pred.offsets, boxes)
         for r in self.state.lookback:
             r.drop(ended)
+
+    def _slow(self, ids: set) -> set:
+        """The live tracks among ``ids`` that move less than their own size over the detector's
+        span."""
+        tr = self.tracker
+        rows = np.flatnonzero(np.isin(tr.ids, list(ids)))
+        box = tr.predicted_boxes()[rows]
+        speed = np.linalg.norm(tr.mean[rows, 4:6], axis=1)
+        slow = speed * self.discovery.cfg.gap < (box[:, 2:] - box[:, :2]).max(axis=1)
+        return set(tr.ids[rows[slow]].tolist())
 
     def _extend_back(self, held: list[FrameResult], ids: set) -> None:
         """Follow newly confirmed tracks back through the held frames before their first

@@ -1,10 +1,12 @@
 """Kalman filter equivalence with filterpy, exact lifecycle cases, the tracker contract, discovery."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
-from trackers import CONFIRMED, LOST, KalmanBoxFilter, MaskTracker, MotionDiscovery, TrackerConfig
+from trackers import CONFIRMED, LOST, KalmanBoxFilter, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
 from trackers.tracker import DETECTION, MASK, TEMPLATE
 from trackers.kalman import cxcywh_to_xyxy, xyxy_to_cxcywh
 
@@ -260,6 +262,47 @@ def test_the_trail_filter_is_on_where_a_run_follows_prompts_and_off_where_it_dis
         session = Session(Pipeline(cfg, segmenter=Segmenter()), Stream())
         assert session.discovery.cfg.trail == trail, cfg
         assert cfg.discovery.trail in (None, trail)  # the configuration itself is left as given
+
+
+def test_a_confirmed_track_is_reported_back_lookback_frames_and_a_slow_one_lookback_slow():
+    """Two discovered 8 x 8 tracks, tentative in frames 1-6 and confirmed in frame 7: the one
+    moving 10 px a frame is reported from frame 1 (6 frames back), the one moving 1 px a frame
+    (less than its size over the detector's span: it may be the moving edge of a train) from
+    frame 3 (4 back). Results come 6 frames late."""
+    from pipeline.core import Pipeline, PipelineConfig, Session
+    from pipeline.state import FrameResult
+
+    class Segmenter:
+        encoder_passes = 0
+
+    class Stream:
+        size = (200, 200)
+
+    cfg = PipelineConfig(lookback=6, lookback_slow=4)
+    session = Session(Pipeline(cfg, segmenter=Segmenter()), Stream())
+    tr = session.tracker
+    ids = tr.add([[10, 10, 18, 18], [100, 100, 108, 108]], confirmed=True, sized=False)
+    tr.mean[:, 4:6] = [[10.0, 0.0], [1.0, 0.0]]
+
+    def result(fr) -> FrameResult:
+        frame = fr.number
+        rows = TrackResult(ids, np.zeros((2, 4)) + frame, np.ones(2), np.zeros(2, np.int64), np.zeros(2, np.int64))
+        empty = TrackResult(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64),
+                            np.zeros(0, np.int64))
+        reported, pending = (rows, empty) if frame >= 7 else (empty, rows)
+        reported.pending = pending
+        crops = [np.ones((2, 2), bool)] * 2
+        return FrameResult(frame, None, reported, crops[: len(reported)], np.zeros((len(reported), 2), np.int64),
+                           pending_masks=crops[: len(pending)], pending_offsets=np.zeros((len(pending), 2), np.int64))
+
+    session._process = result
+    released = [r for f in range(1, 9) for r in session._step(SimpleNamespace(number=f))]
+    released += list(session.finish())
+    assert [r.frame for r in released] == list(range(1, 9))
+    assert session.pipe.latency == 6
+    seen = {int(i): [r.frame for r in released if i in r.tracks.ids] for i in ids}
+    assert seen[int(ids[0])] == list(range(1, 9))
+    assert seen[int(ids[1])] == list(range(3, 9))
 
 
 def test_a_proposal_finds_the_object_under_it():
