@@ -52,7 +52,7 @@ class PipelineConfig:
     # was tentative, up to this many frames back; results then come this many frames late ...
     lookback: int = 6
     # ... and a track slower than its own size over the detector's span (a car that came to a
-    # stop, or the moving edge of a train not yet joined to it) this many
+    # stop, or the moving edge of a train not yet joined to it) this many (lookback at most)
     lookback_slow: int = 4
     batch_size: int = 16
     precision: str = "auto"  # "auto": bf16 autocast on CUDA; "bf16" or "float32"
@@ -64,6 +64,8 @@ class PipelineConfig:
     def __post_init__(self):
         if self.init and self.init_gt:
             raise ValueError("give either init or init_gt, not both")
+        if self.lookback < 0 or self.lookback_slow < 0:
+            raise ValueError(f"lookback and lookback_slow must be 0 or more, got {self.lookback} and {self.lookback_slow}")
         if self.start < 1 or (self.end is not None and self.end < self.start):
             raise ValueError(f"need 1 <= start <= end, got start={self.start} end={self.end}")
         if self.classes:
@@ -279,7 +281,7 @@ class Session:
             return [r]
         ids = set(r.tracks.ids.tolist())
         slow = self._slow(ids)
-        near = max(len(s.lookback) - self.cfg.lookback_slow, 0)  # the held frames a slow track reaches
+        near = max(len(s.lookback) - min(self.cfg.lookback_slow, self.pipe.latency), 0)  # the held frames a slow track reaches
         for k, old in enumerate(s.lookback):
             old.take_pending(ids if k >= near else ids - slow)
         new = ids - s.reported
