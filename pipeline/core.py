@@ -365,14 +365,9 @@ class Session:
             r.drop(ended)
 
     def _slow(self, ids: set) -> set:
-        """The live tracks among ``ids`` that move less than their own size over the detector's
-        span."""
+        """The tracks among ``ids`` slower than their own size over the detector's span."""
         tr = self.tracker
-        rows = np.flatnonzero(np.isin(tr.ids, list(ids)))
-        box = tr.predicted_boxes()[rows]
-        speed = np.linalg.norm(tr.mean[rows, 4:6], axis=1)
-        slow = speed * self.discovery.cfg.gap < (box[:, 2:] - box[:, :2]).max(axis=1)
-        return set(tr.ids[rows[slow]].tolist())
+        return set(tr.ids[np.isin(tr.ids, list(ids)) & tr.slower_than_size(self.discovery.cfg.gap)].tolist())
 
     def _extend_back(self, held: list[FrameResult], ids: set) -> None:
         """Follow newly confirmed tracks back through the held frames before their first

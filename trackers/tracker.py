@@ -367,6 +367,12 @@ class MaskTracker:
         return (boxes[:, 2:] - boxes[:, :2]).max(axis=1)[:, None] < self.cfg.detection_min_size * longer[None]
 
     # -- the moving edges of one large object ------------------------------------------------
+    def slower_than_size(self, span: int = 1) -> np.ndarray:
+        """[N]: the track moves less than its box's longer side over ``span`` frames (over the
+        detector's span such an object shows only its front, and may be the moving edge of a
+        larger one; a faster object's blob is the whole object)."""
+        return np.linalg.norm(self.mean[:, 4:6], axis=1) * span < self.mean[:, 2:4].max(axis=1)
+
     def co_moving(self, span: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
         """Groups of discovered tracks (row indices) that move together near each other, and a
         prompt over each group (their boxes' union, widened by a tenth, inside the frame): a
@@ -378,9 +384,7 @@ class MaskTracker:
         box = self.corrected_boxes()
         speed = np.linalg.norm(self.mean[:, 4:6], axis=1)
         longer = (box[:, 2:] - box[:, :2]).max(axis=1)
-        # a moving edge moved less than its own size over the detector's span (the blob of a
-        # faster object is the whole object, not a part of a larger one)
-        edge = (speed >= 0.5) & (speed * span < longer)
+        edge = (speed >= 0.5) & self.slower_than_size(span)
         rows = np.flatnonzero(np.isnan(self.size[:, 0]) & (self.status != LOST) & (self.n_obs >= 2) & edge)
         if len(rows) < 2:
             return [], np.zeros((0, 4))
