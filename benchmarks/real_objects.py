@@ -63,7 +63,7 @@ def _read_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def _methods(checkpoint: str, cleanups: list[str], grab: bool) -> dict:
+def _methods(checkpoint: str, cleanups: list[str], grab: bool, precision: str = "auto") -> dict:
     from rossam import BoxPredictor, build_rossam
 
     model = build_rossam("tiny", checkpoint)
@@ -72,7 +72,8 @@ def _methods(checkpoint: str, cleanups: list[str], grab: bool) -> dict:
         keep, *flags = c.split("+")
         if not set(flags) <= {"holes", "rect"}:
             raise ValueError(f"--clean: {c!r} is not KEEP[+holes][+rect]")
-        predictor = BoxPredictor(model, keep=keep, fill_holes="holes" in flags, rectangle=0.6 if "rect" in flags else None)
+        predictor = BoxPredictor(model, keep=keep, fill_holes="holes" in flags, rectangle=0.6 if "rect" in flags else None,
+                                 precision=precision)
         methods[f"rossam {c}"] = lambda image, boxes, p=predictor: p.predict(image, boxes).full_masks()
     if grab:
         methods["grabcut"] = lambda image, boxes: np.stack([grabcut(image, b) for b in boxes])
@@ -154,11 +155,13 @@ def main(argv=None) -> int:
     p.add_argument("--clean", default="all,centre,centre+holes",
                    help="comma-separated mask clean-ups to score: KEEP[+holes][+rect], KEEP in all, centre, largest")
     p.add_argument("--no-grabcut", action="store_true", help="leave GrabCut out (slow on large images)")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"],
+                   help="the segmenter's arithmetic (auto: bf16 where the device has it in hardware)")
     args = p.parse_args(argv)
     if not args.dota and not args.airbus:
         p.error("give --dota DIR and/or --airbus DIR")
     try:
-        methods = _methods(args.checkpoint, args.clean.split(","), not args.no_grabcut)
+        methods = _methods(args.checkpoint, args.clean.split(","), not args.no_grabcut, args.precision)
         if args.dota:
             res = evaluate_dota(args.dota, methods)
             print(f"DOTA {args.dota}: mIoU with the filled oriented box")

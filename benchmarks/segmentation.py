@@ -34,7 +34,7 @@ from .baselines import box_fill, grabcut
 
 def evaluate(checkpoint: str = "default", samples: int = 400, seed: int = 20_000, min_size: float = 8.0,
              window: int = 256, classes=None,
-             methods=("rossam", "rossam-fixed", "untrained", "grabcut", "box")) -> dict:
+             methods=("rossam", "rossam-fixed", "untrained", "grabcut", "box"), precision: str = "auto") -> dict:
     from data.synthetic.patches import sample_patch
     from data.synthetic.shapes import CLASSES, CLASS_IDS
     from rossam import BoxPredictor, build_rossam
@@ -44,13 +44,14 @@ def evaluate(checkpoint: str = "default", samples: int = 400, seed: int = 20_000
     predictors = {}
     if "rossam" in methods or "rossam-fixed" in methods:
         model = build_rossam("tiny", checkpoint)
-        predictors["rossam"] = BoxPredictor(model, share_windows=False)
-        predictors["rossam-fixed"] = BoxPredictor(model, share_windows=False, adaptive_zoom=False)
+        predictors["rossam"] = BoxPredictor(model, share_windows=False, precision=precision)
+        predictors["rossam-fixed"] = BoxPredictor(model, share_windows=False, adaptive_zoom=False, precision=precision)
     if "untrained" in methods:
         import torch
 
         torch.manual_seed(0)
-        predictors["untrained"] = BoxPredictor(build_rossam("tiny", None), share_windows=False, hq_token_only=True)
+        predictors["untrained"] = BoxPredictor(build_rossam("tiny", None), share_windows=False, hq_token_only=True,
+                                               precision=precision)
     scores = {m: {"iou": [], "biou": [], "cls": []} for m in methods}
     names = {v: k for k, v in CLASS_IDS.items()}
     for i in range(samples):
@@ -82,7 +83,7 @@ SIZE_BINS = ((0, 8), (8, 16), (16, 32), (32, 64), (64, 10**6))
 
 
 def evaluate_clips(checkpoint: str = "default", clips: int = 10, seed: int = 30,
-                   methods=("rossam", "rossam-fixed", "grabcut", "box")) -> dict:
+                   methods=("rossam", "rossam-fixed", "grabcut", "box"), precision: str = "auto") -> dict:
     """Every object (4 px or more) of frame 3 of ``clips`` generated 512 x 512 clips, segmented
     from its true box all at once per frame (shared windows), mIoU by longer side."""
     from data.synthetic.clip import ClipConfig, SyntheticClip, boxes_from_ids
@@ -90,7 +91,8 @@ def evaluate_clips(checkpoint: str = "default", clips: int = 10, seed: int = 30,
     from rossam.metrics import mask_iou
 
     model = build_rossam("tiny", checkpoint)
-    predictors = {"rossam": BoxPredictor(model), "rossam-fixed": BoxPredictor(model, adaptive_zoom=False)}
+    predictors = {"rossam": BoxPredictor(model, precision=precision),
+                  "rossam-fixed": BoxPredictor(model, adaptive_zoom=False, precision=precision)}
     ious = {m: [] for m in methods}
     sides = []
     for k in range(clips):
@@ -172,12 +174,14 @@ def main(argv=None) -> int:
     p.add_argument("--variant", default="tiny", help="with --protocol paper: the model variant")
     p.add_argument("--random-init", action="store_true", help="with --protocol paper: random weights (a smoke test)")
     p.add_argument("--json", help="write the results here as JSON")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"],
+                   help="the segmenter's arithmetic (auto: bf16 where the device has it in hardware)")
     args = p.parse_args(argv)
     if args.protocol == "paper":
         return _paper(args)
     try:
-        res = evaluate(args.checkpoint, args.samples, args.seed, args.min_size)
-        by_size = evaluate_clips(args.checkpoint, args.clips) if args.clips else None
+        res = evaluate(args.checkpoint, args.samples, args.seed, args.min_size, precision=args.precision)
+        by_size = evaluate_clips(args.checkpoint, args.clips, precision=args.precision) if args.clips else None
     except (OSError, ValueError) as e:
         print(f"benchmarks.segmentation: {e}", file=sys.stderr)
         return 1

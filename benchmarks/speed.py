@@ -1,6 +1,6 @@
 """Speed ratios measured side by side in one run.
 
-    python -m benchmarks.speed [--only windows,batching,kalman,decode,generator,pipeline,stages] [--quick]
+    python -m benchmarks.speed [--only windows,batching,kalman,decode,generator,pipeline,stages,precision] [--quick]
 
 Prints the machine, torch version and threads, then one table per measurement with both
 timings and their ratio.
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-SECTIONS = ("windows", "batching", "kalman", "decode", "generator", "pipeline", "stages")
+PRECISION = "auto"  # the segmenter's arithmetic in every section but "precision" (--precision)
+SECTIONS = ("windows", "batching", "kalman", "decode", "generator", "pipeline", "stages", "precision")
 
 
 def _best(fn, repeat: int = 3) -> float:
@@ -58,10 +59,10 @@ def bench_windows(quick: bool) -> list[str]:
     model = build_rossam("tiny")
     image = np.random.default_rng(1).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     boxes = clustered_boxes()
-    ours = BoxPredictor(model, share_windows=True, adaptive_zoom=False, batch_size=16)
-    ref = BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=1)
+    ours = BoxPredictor(model, share_windows=True, adaptive_zoom=False, batch_size=16, precision=PRECISION)
+    ref = BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=1, precision=PRECISION)
     t_ref, t_ours = _pair(image, boxes, ref, ours, quick)
-    adaptive = BoxPredictor(model, batch_size=16)
+    adaptive = BoxPredictor(model, batch_size=16, precision=PRECISION)
     _, t_adapt = _pair(image, boxes, ref, adaptive, True)
     passes = len(ours.predict(image, boxes).windows)
     passes_adapt = len(adaptive.predict(image, boxes).windows)
@@ -82,8 +83,9 @@ def bench_batching(quick: bool) -> list[str]:
     image = np.random.default_rng(2).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     xy = np.random.default_rng(3).uniform(60, 960, (32, 2))
     boxes = np.concatenate([xy - 6, xy + 6], 1)
-    t1, t16 = _pair(image, boxes, BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=1),
-                    BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=16), quick)
+    one, sixteen = (BoxPredictor(model, share_windows=False, adaptive_zoom=False, batch_size=b, precision=PRECISION)
+                    for b in (1, 16))
+    t1, t16 = _pair(image, boxes, one, sixteen, quick)
     return [
         "32 scattered objects (32 windows), tiny",
         f"  encoder batch 1                : {t1:8.3f} s",
@@ -190,7 +192,7 @@ def bench_pipeline(quick: bool) -> list[str]:
         for k in (5, 20, 80):
             out = Path(d) / f"c{k}"
             write_clip(out, ClipConfig(frames=frames, objects=k, size=1024, seed=k), progress=False)
-            pipe = Pipeline(PipelineConfig(init_gt=str(out / "gt.txt")))
+            pipe = Pipeline(PipelineConfig(init_gt=str(out / "gt.txt"), precision=PRECISION))
             t = time.perf_counter()
             n = sum(1 for _ in pipe.run(out / "clip.avi"))
             dt = time.perf_counter() - t
@@ -211,7 +213,8 @@ def bench_stages(quick: bool) -> list[str]:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "jilin"
         write_clip(out, preset_config("jilin", objects=160, frames=frames, seed=3), progress=False)
-        for name, cfg in (("init-gt", PipelineConfig(init_gt=str(out / "gt.txt"))), ("discovery", PipelineConfig())):
+        for name, cfg in (("init-gt", PipelineConfig(init_gt=str(out / "gt.txt"), precision=PRECISION)),
+                          ("discovery", PipelineConfig(precision=PRECISION))):
             pipe = Pipeline(cfg)
             for _ in pipe.run(out / "clip.avi"):
                 pass
@@ -221,19 +224,72 @@ def bench_stages(quick: bool) -> list[str]:
     return lines
 
 
+def bench_precision(quick: bool) -> list[str]:
+    """The segmenter in float32 against bf16 autocast (``precision="auto"`` takes bf16 where the
+    device computes it in hardware): the same 160 cars of the jilin preset, one frame through
+    ``BoxPredictor`` (time and how far the masks differ) and the whole pipeline with
+    ``--init-gt``."""
+    import torch
+
+    from data.synthetic.__main__ import preset_config, write_clip
+    from data.video import open_video
+    from pipeline.core import Pipeline, PipelineConfig
+    from rossam import BoxPredictor, build_rossam
+    from rossam.metrics import mask_iou
+    from rossam.predictor import native_bf16
+
+    frames = 8 if quick else 15
+    model = build_rossam("tiny")
+    native = native_bf16(torch.device("cpu"))
+    lines = [(f"segmenter precision, tiny on this CPU (bf16 in hardware: {'yes' if native else 'no'}), jilin preset, "
+              "1024 x 1024, 160 cars")]
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "jilin"
+        write_clip(out, preset_config("jilin", objects=160, frames=frames, seed=3), progress=False)
+        gt = np.loadtxt(out / "gt.txt", delimiter=",", ndmin=2)
+        first = gt[gt[:, 0] == 1]
+        boxes = np.c_[first[:, 2:4], first[:, 2:4] + first[:, 4:6]]
+        image = next(iter(open_video(out / "clip.avi"))).image
+        f32, bf16 = (BoxPredictor(model, precision=p) for p in ("float32", "bf16"))
+        t32, t16 = _pair(image, boxes, f32, bf16, quick)
+        a, b = f32.predict(image, boxes), bf16.predict(image, boxes)
+        agree = [mask_iou(a.full_mask(i), b.full_mask(i)) for i in range(len(boxes))]
+        lines += [f"  one frame, {len(boxes)} boxes, float32 : {t32:8.3f} s",
+                  f"  one frame, {len(boxes)} boxes, bf16    : {t16:8.3f} s",
+                  f"  ratio                          : {t32 / t16:8.2f} x",
+                  (f"  masks, bf16 against float32: mean IoU {np.mean(agree):.3f}, "
+                   f"{np.mean(np.array(agree) < 0.9):.1%} under 0.9")]
+        fps = {}
+        for p in ("float32", "bf16"):
+            pipe = Pipeline(PipelineConfig(init_gt=str(out / "gt.txt"), precision=p), model=model)
+            t = time.perf_counter()
+            n = sum(1 for _ in pipe.run(out / "clip.avi"))
+            fps[p] = n / (time.perf_counter() - t)
+        lines.append(f"  pipeline, {frames} frames, --init-gt: float32 {fps['float32']:.2f} fps, "
+                     f"bf16 {fps['bf16']:.2f} fps, {fps['bf16'] / fps['float32']:.2f} x")
+    return lines
+
+
 def main(argv=None) -> int:
     import torch
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--quick", action="store_true", help="fewer repeats and frames")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"],
+                   help="the segmenter's arithmetic in every section but precision (auto: bf16 where the CPU has it)")
     args = p.parse_args(argv)
+    global PRECISION
+    PRECISION = args.precision
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
     if unknown:
         p.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    from rossam.predictor import resolve_precision
+
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores; "
-          f"python {platform.python_version()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"python {platform.python_version()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"segmenter in {resolve_precision(torch.device('cpu'), PRECISION)}")
     for name in wanted:
         print()
         for line in globals()[f"bench_{name}"](args.quick):

@@ -55,7 +55,7 @@ class PipelineConfig:
     # stop, or the moving edge of a train not yet joined to it) this many (lookback at most)
     lookback_slow: int = 4
     batch_size: int = 16
-    precision: str = "auto"  # "auto": bf16 autocast on CUDA; "bf16" or "float32"
+    precision: str = "auto"  # "auto": bf16 autocast where the device has it natively; "bf16" or "float32"
     queue_size: int = 8
     on_decode_error: str = "skip"  # a frame that fails to decode: "skip" (tracks coast) or "raise"
     tracker: TrackerConfig = field(default_factory=TrackerConfig)

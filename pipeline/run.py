@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "without it, a variant with no --checkpoint is refused")
     p.add_argument("--out", help="output folder (default: ./<clip name>)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"],
+                   help="the segmenter's arithmetic (auto: bf16 where the device has it in hardware: CUDA, "
+                   "CPUs with AVX512-BF16 or AMX; else float32)")
     p.add_argument("--start", type=int, default=1, help="first frame (1-based)")
     p.add_argument("--end", type=int, help="last frame")
     p.add_argument("--classes", nargs="+", choices=["car", "airplane", "ship", "train"],
@@ -107,6 +110,7 @@ def _run(args) -> int:
         init=args.init, init_gt=args.init_gt,
         discover=True if args.discover else None, start=args.start, end=args.end,
         classes=tuple(args.classes) if args.classes else None, adaptive_zoom=not args.fixed_zoom,
+        precision=args.precision,
     )
     if args.save_every < 0:
         return _fail(f"--save-every must be 0 or more, got {args.save_every}")
@@ -231,8 +235,11 @@ def run_clip(clip: str | Path, out: str | Path, cfg, *, overlay: str | None = "m
         s = pipe.stats
         import torch
 
+        from rossam.predictor import resolve_precision
+
         if pipe.model is not None:
             model = {"variant": cfg.variant, "checkpoint": str(cfg.checkpoint), "device": str(pipe.device),
+                     "precision": resolve_precision(pipe.device, cfg.precision),
                      "parameters": sum(p.numel() for p in pipe.model.parameters())}
         else:
             model = {"segmenter": getattr(segmenter, "name", type(segmenter).__name__)}

@@ -37,11 +37,30 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 PRECISIONS = ("auto", "bf16", "float32")
 
 
-def autocast_for(device: torch.device, precision: str = "auto"):
-    """``auto``: bf16 autocast on CUDA, float32 elsewhere; ``bf16`` / ``float32`` as named."""
+def native_bf16(device: torch.device) -> bool:
+    """The device computes bf16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX (elsewhere a
+    CPU emulates it, slower than float32)."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check is not None and check() for check in checks)
+
+
+def resolve_precision(device: torch.device, precision: str = "auto") -> str:
+    """``bf16`` or ``float32``: ``auto`` is bf16 where the device computes it natively
+    (``native_bf16``), float32 elsewhere."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "float32"
+    return precision
+
+
+def autocast_for(device: torch.device, precision: str = "auto"):
+    """The autocast context of ``resolve_precision(device, precision)``."""
+    if resolve_precision(device, precision) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -95,7 +114,8 @@ class BoxPredictor:
     prompted object; whether enclosed holes are filled). rectangle: a mask that fills at least
     this share of its convex hull becomes its minimum-area rectangle inside the box
     (``data.masks.rectangle_if_compact``: vehicles and boats; None: off). precision: ``auto``
-    (bf16 autocast on CUDA), ``bf16`` or ``float32``.
+    (bf16 autocast where the device computes bf16 natively: CUDA, recent x86 CPUs), ``bf16`` or
+    ``float32``.
     """
 
     def __init__(
@@ -128,7 +148,7 @@ class BoxPredictor:
         self.clip = clip
         self.fill_holes = fill_holes
         self.rectangle = rectangle
-        autocast_for(torch.device("cpu"), precision)  # checks the name
+        resolve_precision(torch.device("cpu"), precision)  # checks the name
         self.precision = precision
         self.encoder_passes = 0  # counted over the predictor's life, for benchmarks
 

@@ -207,3 +207,38 @@ def test_a_window_cut_a_box_mapped_in_and_a_mask_pasted_back_land_on_the_same_pi
     image_t, masks_t, boxes_t = zoom(win.cut(frame, size), win.masks_in(mask, size), win.boxes_in(box, size), out)
     assert np.array_equal(image_t, image_in) and np.array_equal(masks_t[0], mask_in)
     assert np.allclose(boxes_t[0], box_in, atol=1e-4)
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, "bf16"), (False, True, "bf16"), (False, False, "float32")])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch, avx512_bf16, amx, expected):
+    from rossam.predictor import autocast_for, resolve_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    cpu = torch.device("cpu")
+    assert resolve_precision(cpu, "auto") == expected
+    assert resolve_precision(cpu, "float32") == "float32" and resolve_precision(cpu, "bf16") == "bf16"
+    with autocast_for(cpu, "auto"):
+        assert torch.is_autocast_enabled("cpu") == (expected == "bf16")
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision(cpu, "fp16")
+
+
+def test_bf16_masks_match_float32_masks():
+    """The shipped weights in bf16 autocast segment generated objects as in float32."""
+    from data.synthetic.patches import sample_patch
+    from rossam import build_rossam
+    from rossam.metrics import mask_iou
+
+    model = build_rossam("tiny", "default").eval()
+    f32, bf16 = BoxPredictor(model, precision="float32"), BoxPredictor(model, precision="bf16")
+    agree, truth32, truth16 = [], [], []
+    for i in range(24):
+        p = sample_patch(np.random.default_rng([7, i]), 128)
+        a, b = f32.predict(p.image, p.boxes[:1]), bf16.predict(p.image, p.boxes[:1])
+        agree.append(mask_iou(a.full_mask(0), b.full_mask(0)))
+        truth32.append(mask_iou(a.full_mask(0), p.masks[0]))
+        truth16.append(mask_iou(b.full_mask(0), p.masks[0]))
+        assert abs(a.iou[0] - b.iou[0]) < 0.05
+    assert np.mean(agree) > 0.95 and min(agree) > 0.8
+    assert abs(np.mean(truth32) - np.mean(truth16)) < 0.01
