@@ -2,8 +2,8 @@
 
     python -m benchmarks.speed [--only windows,batching,kalman,decode,generator,pipeline,stages,precision] [--quick]
 
-Prints the machine, torch version and threads, then one table per measurement with both
-timings and their ratio.
+Prints the machine, torch version, threads and the segmenter's precision (``--precision``), then
+one table per measurement with both timings and their ratio.
 """
 
 from __future__ import annotations
