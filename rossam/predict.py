@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-init", action="store_true", help="a variant with random weights (without it, a variant "
                    "with no --checkpoint is refused)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "float32"),
+                   help="the model's arithmetic (auto: bf16 where the device has it in hardware, else float32)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-share", action="store_true", help="one window per object, as the reference code")
     p.add_argument("--fixed-zoom", action="store_true", help="the paper's fixed window (x2) for every object, "
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("give either --checkpoint or --random-init, not both")
         model = build_rossam(args.variant, None if args.random_init else args.checkpoint).to(device)
         pred = BoxPredictor(model, share_windows=not args.no_share, adaptive_zoom=not args.fixed_zoom,
-                            keep=args.keep, fill_holes=not args.keep_holes).predict(image, boxes)
+                            keep=args.keep, fill_holes=not args.keep_holes, precision=args.precision).predict(image, boxes)
     except (OSError, ValueError) as e:
         print(f"rossam.predict: {e}", file=sys.stderr)
         return 2
