@@ -856,3 +856,32 @@ def test_an_object_coming_in_at_the_frame_edge_is_followed_from_its_sliver():
     assert list(res.ids) == [1]
     assert iou_matrix(res.boxes[:1], visible(12)[None])[0, 0] >= 0.7
     assert sources[-4:] == [MASK] * 4
+
+
+def test_a_box_measured_by_motion_alone_keeps_its_size():
+    """A motion measurement carries no extent: after masks that grew, a track measured by its
+    blobs and template for 15 frames keeps its last mask's size (the filter's size velocity
+    would otherwise grow the box frame after frame)."""
+    ground = _ground(seed=2)
+    obj = lambda f: np.array([30 + 4 * f, 50 + f, 42 + 4 * f, 62 + f], float)  # 12 x 12, 4 px a frame
+    tr = MaskTracker((160, 240))
+    disc = MotionDiscovery()
+    sizes = []
+    for f in range(1, 20):
+        img = _scene(ground, [obj(f)])
+        tr.predict(f, img)
+        if f == 1:
+            tr.add([obj(1)], sized=False)
+        if f <= 4:  # masks 2 px larger each frame: the filter learns a growing size
+            disc(img)
+            grown = obj(f) + np.array([-1, -1, 1, 1]) * (f - 1)
+            res = tr.update(f, [_box_mask(grown, (160, 240))], [0.9])
+            assert list(res.sources) == [MASK], f
+        else:
+            res = _no_masks(tr, f, disc, img)
+            assert list(res.sources) in ([TEMPLATE], [DETECTION]), f
+            sizes.append(res.boxes[0, 2:] - res.boxes[0, :2])
+        assert list(res.ids) == [1], f
+    sizes = np.array(sizes)
+    assert np.abs(sizes - sizes[0]).max() <= 1.0, sizes
+    assert np.abs(sizes[0] - 18).max() <= 2.5, sizes[0]  # the last mask's 18 x 18, as the filter smoothed it

@@ -657,6 +657,12 @@ class MaskTracker:
             z = xyxy_to_cxcywh(measured[later])
             before = self.mean[later, :2].copy()
             self.mean[later], self.cov[later] = self.kf.update(self.mean[later], self.cov[later], z)
+            # a motion measurement holds no extent (its box has the prediction's size), so it
+            # could never correct the size's velocity, and the box would grow or shrink by it
+            # frame after frame (a car's box reached 396 x 172 px after 60 frames of a real
+            # clip): objects seen from orbit keep their size, and it stops until a mask measures it
+            by_motion = np.flatnonzero(later)[np.isin(source[later], (TEMPLATE, DETECTION))]
+            self.mean[by_motion, 6:8] = 0.0
             # the second measurement gives the velocity at once (two-point start): the filter's
             # prior of no motion would take several frames to learn a car's 10 px a frame
             second = self.n_obs[later] == 1
