@@ -20,7 +20,7 @@ import numpy as np
 
 from trackers import TrackerState, TrackResult
 
-FORMAT = 2  # bumped when the layout of a saved state changes (2: tracks keep their origin)
+FORMAT = 3  # bumped when the layout of a saved state changes (2: tracks keep their origin; 3: objects coming in)
 
 
 @dataclass

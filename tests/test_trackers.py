@@ -364,6 +364,9 @@ def test_the_platform_shift_ignores_tracked_movers_and_leaves_its_frames_alone()
     exclude = np.array([[40, 40, 70, 70], [56, 39, 86, 69]], float)
     assert np.allclose(global_shift(a, b, 1, exclude), [2, -1], atol=0.3)
     assert np.array_equal(a, a0) and np.array_equal(b, b0)
+    blank = np.full((100, 200), 90, np.float32)  # a blank frame: no shift (the correlation's peak is arbitrary)
+    assert np.array_equal(global_shift(blank, blank, 2, np.array([[100, 90, 110, 100]], float)), [0, 0])
+    assert np.array_equal(global_shift(a, np.full_like(a, 90)), [0, 0])
 
 
 def test_an_object_moving_one_and_a_half_times_its_size_per_frame_keeps_its_id():
@@ -856,6 +859,41 @@ def test_an_object_coming_in_at_the_frame_edge_is_followed_from_its_sliver():
     assert list(res.ids) == [1]
     assert iou_matrix(res.boxes[:1], visible(12)[None])[0, 0] >= 0.7
     assert sources[-4:] == [MASK] * 4
+
+
+def test_a_slow_object_coming_in_grows_from_its_sliver_by_its_masks():
+    """A 10 x 12 px object coming in from the bottom edge at 1 px a frame, given as the 1 px deep
+    sliver inside: no blob measures it at the edge, and its masks (of a small object, unsure)
+    measure it as it comes in, its size growing across the edge, not along it; a mask that
+    grows faster than an object can come in (a leak into the ground) is rejected; once its
+    mask is off the edge it has come in. A box deeper than a sliver at the edge is no part: its
+    unsure masks, growing, do not measure it."""
+    shape = (100, 200)
+    seen = lambda f: np.array([100, 100 - f, 110, 100], float)  # the part inside the frame
+    tr = MaskTracker(shape)
+    flat = np.full((*shape, 3), 90, np.uint8)  # no texture: neither templates nor blobs measure anything
+    for f in range(1, 9):
+        tr.predict(f, flat)
+        if f == 1:
+            tr.add([seen(1), [20, 92, 28, 100]])  # a sliver; a whole 8 x 8 car at the same edge
+        prompts = tr.prompts()
+        inside = np.r_[np.maximum(seen(f)[:2], prompts.boxes[0, :2]), np.minimum(seen(f)[2:], prompts.boxes[0, 2:])]
+        masks = [_box_mask(inside, shape), _box_mask([20, 92 - 2 * f, 28, 100], shape)]
+        res = tr.update(f, masks, [0.55, 0.55])
+        got = dict(zip(res.ids.tolist(), res.sources.tolist()))
+        assert got[1] == MASK and got.get(2) != MASK, f
+        assert np.allclose(res.boxes[list(res.ids).index(1)], seen(f)), f
+    assert np.allclose(tr.size[0], [10, 8]) and tr.entering[0] and not tr.entering[1]
+    tr.predict(9, flat)
+    k = len(tr.prompts())
+    leak = _box_mask([100, 70, 110, 100], shape)  # 30 px deep where the track is 8
+    res = tr.update(9, [leak] + [np.zeros(shape, bool)] * (k - 1), np.full(k, 0.55))
+    assert 1 not in res.ids and np.allclose(tr.size[0], [10, 8])
+    tr.predict(10, flat)
+    k = len(tr.prompts())
+    inside = _box_mask([100, 86, 110, 96], shape)  # off the edge now
+    res = tr.update(10, [inside] + [np.zeros(shape, bool)] * (k - 1), np.full(k, 0.55))
+    assert 1 in res.ids and not tr.entering[0]
 
 
 def test_a_box_measured_by_motion_alone_keeps_its_size():

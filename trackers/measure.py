@@ -41,8 +41,9 @@ def measurement_box(mask: np.ndarray, offset, prompt: np.ndarray) -> np.ndarray 
 
 
 def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np.ndarray, widened: bool,
-         cfg: GateConfig, ref_area: float = float("nan")) -> str | None:
-    """None if the measurement is good, else the reason it is rejected."""
+         cfg: GateConfig, ref_area: float = float("nan"), growing: bool = False) -> str | None:
+    """None if the measurement is good, else the reason it is rejected. growing: the object is
+    coming in at the frame's edge, and a mask larger than its track is not rejected for that."""
     if box is None:
         return "empty"
     if score < cfg.min_iou:
@@ -51,8 +52,9 @@ def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np
         return "leaked to the prompt's edges"
     area = (box[2] - box[0]) * (box[3] - box[1])
     pred_area = max((predicted[2] - predicted[0]) * (predicted[3] - predicted[1]), 1.0)
-    if not cfg.min_area_ratio <= area / pred_area <= cfg.max_area_ratio:
+    most = np.inf if growing else 1.0
+    if not cfg.min_area_ratio <= area / pred_area <= cfg.max_area_ratio * most:
         return "area out of range"
-    if np.isfinite(ref_area) and not cfg.min_size_ratio <= area / max(ref_area, 1.0) <= cfg.max_size_ratio:
+    if np.isfinite(ref_area) and not cfg.min_size_ratio <= area / max(ref_area, 1.0) <= cfg.max_size_ratio * most:
         return "size changed"
     return None

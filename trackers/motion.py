@@ -63,6 +63,8 @@ def global_shift(ref: np.ndarray, cur: np.ndarray, downscale: int = 0, exclude: 
     frame shrunk by ``downscale``; 0: to 1024 px at most). ``exclude``: [N, 4] xyxy boxes left
     out of both frames (the tracked objects, where they were and where they are predicted): on
     smooth ground a lone contrasted mover would otherwise drive the correlation."""
+    if float(np.std(ref)) < 1e-3 or float(np.std(cur)) < 1e-3:
+        return np.zeros(2)  # a featureless frame (blank, or all cloud) shows no shift (the correlation's is arbitrary)
     d = int(downscale) if downscale else int(np.ceil(max(ref.shape) / 1024))
     d = max(d, 1)
     if d > 1:

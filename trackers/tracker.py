@@ -68,6 +68,12 @@ class TrackerConfig:
     detection_min_size: float = 1 / 3  # ... and if its longer side is at least this x the track's:
     #                                    the moving edges of a large object are parts, not it
     min_visible: float = 0.3  # a track with a velocity whose predicted box is less than this inside the frame ends
+    # a user's box at most this many px deep at the frame's edge holds only the part of an
+    # object coming in (no object followed from orbit is that small): while it comes in, its
+    # masks that reach the same edge measure it and grow its size across that edge, by at most
+    # entering_growth px a frame (a mask that leaks into the ground grows faster)
+    sliver: float = 2.0
+    entering_growth: float = 3.0
     # discovered tracks that move together (velocities within this x the faster one's speed, 1 px
     # at least) and near each other (boxes within this x the longer side) may be the moving
     # edges of one object: ``co_moving`` groups them for a probing mask over them all
@@ -247,6 +253,7 @@ class MaskTracker:
         ids[new] = self.reserve(int(new.sum()))
         mean, cov = self.kf.initiate(boxes)
         wh = boxes[:, 2:] - boxes[:, :2]
+        entering = sized & self._edge_axes(boxes).any(axis=1) & (wh.min(axis=1) <= self.cfg.sliver)
         self._append(
             ids=ids, mean=mean, cov=cov, n_obs=np.zeros(n, np.int64), hits=np.zeros(n, np.int64),
             misses=np.zeros(n, np.int64), status=np.full(n, CONFIRMED if confirmed else TENTATIVE),
@@ -254,7 +261,7 @@ class MaskTracker:
             ref_area=np.prod(wh, axis=1) if sized else np.full(n, np.nan),
             size=wh if sized else np.full((n, 2), np.nan), pad=np.full((n, 2), np.nan),
             motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64), parts=np.zeros(n, bool),
-            unsupported=np.zeros(n, np.int64), origin=np.full((n, 2), np.nan),
+            unsupported=np.zeros(n, np.int64), origin=np.full((n, 2), np.nan), entering=entering,
         )
         return ids
 
@@ -358,8 +365,12 @@ class MaskTracker:
 
     def _at_edge(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
         """[N]: the box reaches the frame's edge (``within`` px of it)."""
-        return ((boxes[:, 0] <= within) | (boxes[:, 1] <= within) | (boxes[:, 2] >= self.width - within)
-                | (boxes[:, 3] >= self.height - within))
+        return self._edge_axes(boxes, within).any(axis=1)
+
+    def _edge_axes(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
+        """[N, 2]: the box reaches a left or right edge (x), a top or bottom edge (y)."""
+        return np.stack([(boxes[:, 0] <= within) | (boxes[:, 2] >= self.width - within),
+                         (boxes[:, 1] <= within) | (boxes[:, 3] >= self.height - within)], axis=1)
 
     def _parts(self, boxes: np.ndarray, wh: np.ndarray) -> np.ndarray:
         """[D, T]: detection d is too small to be object t of size ``wh`` [T, 2] (a moving edge)."""
@@ -724,7 +735,8 @@ class MaskTracker:
         # by motion (no extent) has the user's size, centred on the object
         sized = ~np.isnan(self.size[idx, 0])
         by_mask = sized & (source[idx] == MASK)
-        boxes[by_mask] += np.c_[-self.pad[idx[by_mask]], self.pad[idx[by_mask]]]
+        pad = np.nan_to_num(self.pad[idx[by_mask]])  # none known yet (an object coming in): its mask's box
+        boxes[by_mask] += np.c_[-pad, pad]
         by_motion = sized & ~by_mask
         boxes[by_motion] = _centred((boxes[by_motion, :2] + boxes[by_motion, 2:]) / 2, self.size[idx[by_motion]])
         return TrackResult(self.ids[idx].copy(), boxes, scores[idx], self.classes[idx].copy(), idx, sources=source[idx])
@@ -760,20 +772,29 @@ class MaskTracker:
         # a small object the segmenter once measured confidently: its masks keep measuring it
         sized = ~np.isnan(self.size[:, 0])
         trusted = (sized & ~np.isnan(self.pad[:, 0])) | (~sized & ~np.isnan(self.ref_area))
+        border = np.ceil(np.abs(self.platform_shift).max()) + 2  # jitter moves the edge by as much
         for i in range(n):
             box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
             if box is not None:
                 raw[i] = box
             widened = not self.has_given[i] and roomy[i]
             reference = self.given[i] if self.has_given[i] else corrected[i]
-            why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i])
+            # an object coming in: its mask reaches the edge and grew no faster than it can come in
+            across = self._edge_axes(box[None], border)[0] if self.entering[i] and box is not None else np.zeros(2, bool)
+            growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
+            why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing)
             if why is None and moved[i]:
                 off = np.linalg.norm((box[:2] + box[2:]) / 2 - self.motion[i])
                 if off > cfg.mask_max_shift * np.hypot(*wh[i]):
                     why = "off the motion measurement"
-            if why is None and (not small[i] or scores[i] >= cfg.small_mask_score or trusted[i]):
+            if why is None and (not small[i] or scores[i] >= cfg.small_mask_score or trusted[i] or growing):
                 measured[i] = box
                 source[i] = MASK
+                if growing:  # the part inside grew: the object is at least that long across the edge
+                    self.size[i] = np.where(across, np.maximum(self.size[i], box[2:] - box[:2]), self.size[i])
+                    self.ref_area[i] = np.prod(self.size[i])
+                elif self.entering[i]:  # its mask is off the edge: it has come in
+                    self.entering[i] = False
                 continue
             if why is not None:
                 rejected[int(self.ids[i])] = why
