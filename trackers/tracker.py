@@ -70,8 +70,9 @@ class TrackerConfig:
     min_visible: float = 0.3  # a track with a velocity whose predicted box is less than this inside the frame ends
     # a user's box at most this many px deep at the frame's edge holds only the part of an
     # object coming in (no object followed from orbit is that small): while it comes in, its
-    # masks that reach the same edge measure it and grow its size across that edge, by at most
-    # entering_growth px a frame (a mask that leaks into the ground grows faster)
+    # masks that reach the same edge measure it (from its second frame, where no blob does) and
+    # grow its size across that edge, by at most entering_growth px a frame (a mask that leaks
+    # into the ground grows faster)
     sliver: float = 2.0
     entering_growth: float = 3.0
     # discovered tracks that move together (velocities within this x the faster one's speed, 1 px
@@ -780,7 +781,10 @@ class MaskTracker:
             widened = not self.has_given[i] and roomy[i]
             reference = self.given[i] if self.has_given[i] else corrected[i]
             # an object coming in: its mask reaches the edge and grew no faster than it can come in
-            across = self._edge_axes(box[None], border)[0] if self.entering[i] and box is not None else np.zeros(2, bool)
+            # (not where the user's box or a blob measures it: they place a small object better)
+            across = (self._edge_axes(box[None], border)[0]
+                      if self.entering[i] and box is not None and not self.has_given[i] and self.motion_src[i] != DETECTION
+                      else np.zeros(2, bool))
             growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing)
             if why is None and moved[i]:
