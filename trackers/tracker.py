@@ -736,8 +736,7 @@ class MaskTracker:
         # by motion (no extent) has the user's size, centred on the object
         sized = ~np.isnan(self.size[idx, 0])
         by_mask = sized & (source[idx] == MASK)
-        pad = np.nan_to_num(self.pad[idx[by_mask]])  # none known yet (an object coming in): its mask's box
-        boxes[by_mask] += np.c_[-pad, pad]
+        boxes[by_mask] += np.c_[-self.pad[idx[by_mask]], self.pad[idx[by_mask]]]
         by_motion = sized & ~by_mask
         boxes[by_motion] = _centred((boxes[by_motion, :2] + boxes[by_motion, 2:]) / 2, self.size[idx[by_motion]])
         return TrackResult(self.ids[idx].copy(), boxes, scores[idx], self.classes[idx].copy(), idx, sources=source[idx])
