@@ -52,9 +52,8 @@ def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np
         return "leaked to the prompt's edges"
     area = (box[2] - box[0]) * (box[3] - box[1])
     pred_area = max((predicted[2] - predicted[0]) * (predicted[3] - predicted[1]), 1.0)
-    most = np.inf if growing else 1.0
-    if not cfg.min_area_ratio <= area / pred_area <= cfg.max_area_ratio * most:
+    if not cfg.min_area_ratio <= area / pred_area <= (np.inf if growing else cfg.max_area_ratio):
         return "area out of range"
-    if np.isfinite(ref_area) and not cfg.min_size_ratio <= area / max(ref_area, 1.0) <= cfg.max_size_ratio * most:
+    if np.isfinite(ref_area) and not cfg.min_size_ratio <= area / max(ref_area, 1.0) <= (np.inf if growing else cfg.max_size_ratio):
         return "size changed"
     return None

@@ -330,7 +330,7 @@ class MaskTracker:
         moved = np.abs(self.mean[tracks, 4:6]) * span
         slow = ((moved < wh).all(axis=1, keepdims=True) & (moved >= 1.0)
                 & ((self.n_obs[tracks] >= 2) & (~sized | measured))[:, None])
-        border = np.ceil(np.abs(self.platform_shift).max()) + 2  # the detector sees nothing nearer the edge
+        border = self._blind_border()
         has_motion = ~np.isnan(self.motion[tracks, 0])
         for stage in (has_motion, ~has_motion):
             rows = np.flatnonzero(stage)
@@ -367,6 +367,11 @@ class MaskTracker:
     def _at_edge(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
         """[N]: the box reaches the frame's edge (``within`` px of it)."""
         return self._edge_axes(boxes, within).any(axis=1)
+
+    def _blind_border(self) -> float:
+        """px from the frame's edge where this frame shows no evidence (the detector's registration
+        brought no pixels in there): the platform's shift + 2 px."""
+        return float(np.ceil(np.abs(self.platform_shift).max()) + 2)
 
     def _edge_axes(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
         """[N, 2]: the box reaches a left or right edge (x), a top or bottom edge (y)."""
@@ -772,7 +777,7 @@ class MaskTracker:
         # a small object the segmenter once measured confidently: its masks keep measuring it
         sized = ~np.isnan(self.size[:, 0])
         trusted = (sized & ~np.isnan(self.pad[:, 0])) | (~sized & ~np.isnan(self.ref_area))
-        border = np.ceil(np.abs(self.platform_shift).max()) + 2  # jitter moves the edge by as much
+        border = self._blind_border()
         for i in range(n):
             box = measurement_box(masks[i], offsets[i], prompts.boxes[i])
             if box is not None:
