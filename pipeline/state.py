@@ -20,7 +20,8 @@ import numpy as np
 
 from trackers import TrackerState, TrackResult
 
-FORMAT = 3  # bumped when the layout of a saved state changes (2: tracks keep their origin; 3: objects coming in)
+FORMAT = 4  # bumped when the layout of a saved state changes (2: tracks keep their origin; 3: objects coming in;
+#            4: discovered tracks take a new size their masks agree on)
 
 
 @dataclass

@@ -716,14 +716,14 @@ def test_tracks_on_the_moving_edges_of_one_object_join_under_one_confident_mask(
 def test_a_probing_mask_joins_the_members_on_it_and_leaves_the_others():
     """A car passing a slow object at its speed groups with the object's edges; the probing
     mask holds the object's two edges and not the car: the edges join, the car's track goes on."""
-    tr = _moving_edges([[100, 50, 108, 58], [150, 50, 158, 58], [120, 70, 128, 78]], [3, 3, 3])
+    tr = _moving_edges([[100, 50, 108, 58], [150, 50, 158, 58], [120, 62, 128, 70]], [3, 3, 3])
     groups, boxes = tr.co_moving()
     assert [sorted(g.tolist()) for g in groups] == [[0, 1, 2]]
     car = tr.ids[2]
     whole, offsets = [_box_mask([106, 50, 164, 58])], np.zeros((1, 2))
     ended = tr.join(groups, whole, [0.9], offsets, boxes)
     assert len(ended) == 1 and car not in ended and car in tr.ids
-    assert np.allclose(tr.predicted_boxes()[list(tr.ids).index(car)], [126, 70, 134, 78], atol=0.5)
+    assert np.allclose(tr.predicted_boxes()[list(tr.ids).index(car)], [126, 62, 134, 70], atol=0.5)
     assert any(np.allclose(b, [106, 50, 164, 58]) for b in tr.predicted_boxes())
 
 
@@ -763,6 +763,45 @@ def test_no_group_spans_more_than_the_largest_moving_object():
         return tr.co_moving(span=2)[0]
     assert pair(TrackerConfig()) == []
     assert len(pair(TrackerConfig(group_max_size=600))) == 1
+
+
+def test_tracks_moving_together_group_along_their_way_not_across_it():
+    """Two 8 px tracks moving 3 px a frame along x, 42 px apart: one ahead of the other on the
+    same line may be the front and back of one object; one 30 px to the side (a car on the next
+    road at the same speed) is not, although it is as near (within 6 x 8 px)."""
+    def groups(dy):
+        tr = _moving_edges([[100, 50, 108, 58], [150, 50 + dy, 158, 58 + dy]], [3, 3])
+        return [sorted(g.tolist()) for g in tr.co_moving()[0]]
+    assert groups(0) == [[0, 1]]
+    assert groups(30) == []
+    assert groups(14) == [[0, 1]]  # 6 px apart across the way: within 1 x 8 px
+
+
+def test_a_discovered_track_takes_the_size_its_confident_masks_agree_on():
+    """A discovered track's first mask held a part of its object (10 x 10 px, a corner): the whole object's
+    confident masks (16 x 16, beyond the size bound) are rejected twice, and the third in a row
+    that agrees on the size makes it the track's; unsure masks, or masks that change size every
+    frame (a leak growing into the ground), never do."""
+    def run(sides, score=0.9):
+        tr = MaskTracker((200, 300))
+        tr.predict(1)
+        tr.add([[100, 100, 110, 110]], confirmed=True, sized=False)
+        tr.update(1, [_box_mask([100, 100, 110, 110])], [0.9])
+        sources = []
+        for f, side in enumerate(sides, start=2):
+            tr.predict(f)
+            box = [100, 100, 100 + side, 100 + side]  # the part was its top-left corner
+            res = tr.update(f, [_box_mask(box)], [score])
+            sources.append(int(res.sources[0]) if len(res.ids) else None)
+        return tr, sources
+
+    tr, sources = run([16, 16, 16, 16])
+    assert sources == [None, None, MASK, MASK]
+    assert tr.ref_area[0] == 256 and np.allclose(tr.predicted_boxes()[0], [100, 100, 116, 116], atol=1)
+    tr, sources = run([16, 16, 16, 16], score=0.6)
+    assert sources == [None] * 4 and tr.ref_area[0] == 100
+    tr, sources = run([16, 18, 16, 18])  # areas 256 and 324: more than 15% apart
+    assert sources == [None] * 4 and tr.ref_area[0] == 100
 
 
 def test_a_user_box_cut_by_the_frame_edge_grows_with_the_object_coming_in():

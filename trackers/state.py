@@ -47,13 +47,16 @@ class TrackerState:
     unsupported: np.ndarray = _rows(np.int64)  # frames in a row measured by template matching alone
     origin: np.ndarray = _rows(np.float64, 2)  # the first measured centre, moved with the platform (NaN: none yet)
     entering: np.ndarray = _rows(bool)  # a user's box that holds only the part of an object coming in at the frame's edge
+    alt_area: np.ndarray = _rows(np.float64)  # a discovered track: the area its confident masks agree on against its reference (NaN: none)
+    alt_count: np.ndarray = _rows(np.int64)  # ... frames in a row
     next_id: int = 1
     frame: int = 0  # the frame of the last predict (0: none yet)
     platform_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # the last frame's (dx, dy)
     gray: np.ndarray | None = None  # the previous frame, grey float32 (template matching, registration)
 
     PER_TRACK = ("ids", "mean", "cov", "n_obs", "hits", "misses", "status", "classes", "given", "has_given",
-                 "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported", "origin", "entering")
+                 "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported", "origin", "entering",
+                 "alt_area", "alt_count")
 
     def __len__(self) -> int:
         return len(self.ids)

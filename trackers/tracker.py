@@ -75,12 +75,20 @@ class TrackerConfig:
     # into the ground grows faster)
     sliver: float = 2.0
     entering_growth: float = 3.0
+    # a discovered track's reference size is its first mask's, which may hold a part of its
+    # object (a ship's cockpit, the bow seen first): where its confident masks (small_mask_score)
+    # are rejected as another size but agree on it (areas within resize_tolerance of the first)
+    # resize_frames frames in a row, that size becomes its reference (a mask leaking into the
+    # ground grows frame after frame instead)
+    resize_frames: int = 3
+    resize_tolerance: float = 0.15
     # discovered tracks that move together (velocities within this x the faster one's speed, 1 px
     # at least) and near each other (boxes within this x the longer side) may be the moving
     # edges of one object: ``co_moving`` groups them for a probing mask over them all
     group_velocity: float = 0.25
     group_min_velocity: float = 1.0  # px a frame: the velocity tolerance's floor
     group_gap: float = 6.0
+    group_lateral: float = 1.0  # ... and across their heading within this x the longer side
     group_min_size: float = 32.0  # px: the longer side of a group's box at least (an object of parts)
     group_max_size: float = 400.0  # px: ... and at most this (a 400 m ship at 1 m a pixel)
     group_score: float = 0.7  # the probing mask's predicted IoU must reach this to join a group ...
@@ -263,6 +271,7 @@ class MaskTracker:
             size=wh if sized else np.full((n, 2), np.nan), pad=np.full((n, 2), np.nan),
             motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64), parts=np.zeros(n, bool),
             unsupported=np.zeros(n, np.int64), origin=np.full((n, 2), np.nan), entering=entering,
+            alt_area=np.full(n, np.nan), alt_count=np.zeros(n, np.int64),
         )
         return ids
 
@@ -410,6 +419,17 @@ class MaskTracker:
         same = np.linalg.norm(v[:, None] - v[None], axis=2) <= np.maximum(cfg.group_velocity * faster, cfg.group_min_velocity)
         gap = np.maximum(np.maximum(box[:, None, :2] - box[None, :, 2:], box[None, :, :2] - box[:, None, 2:]), 0).max(axis=2)
         near = gap <= cfg.group_gap * np.maximum(longer[:, None], longer[None])
+        # ... and along their way: a slow object's moving edges lie on its path (its front and
+        # back, a wing's edge beside the fuselage), while a car on the next road at the same
+        # speed lies across it. Across the pair's mean heading, the boxes' extents are at most
+        # group_lateral x the longer side apart
+        heading = (v[:, None] + v[None]) / 2
+        heading /= np.maximum(np.linalg.norm(heading, axis=2, keepdims=True), 1e-9)
+        normal = np.stack([-heading[..., 1], heading[..., 0]], axis=2)  # [R, R, 2]
+        centre, half = (box[:, :2] + box[:, 2:]) / 2, (box[:, 2:] - box[:, :2]) / 2
+        apart = np.abs(np.einsum("ijk,ik->ij", normal, centre) - np.einsum("ijk,jk->ij", normal, centre))
+        reach = np.einsum("ijk,ik->ij", np.abs(normal), half) + np.einsum("ijk,jk->ij", np.abs(normal), half)
+        near &= np.maximum(apart - reach, 0) <= cfg.group_lateral * np.maximum(longer[:, None], longer[None])
         n, label = connected_components(csr_matrix(same & near), directed=False)
         groups, boxes = [], []
         for k in range(n):
@@ -791,6 +811,10 @@ class MaskTracker:
                       else np.zeros(2, bool))
             growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing)
+            if why == "size changed" and not sized[i] and scores[i] >= cfg.small_mask_score:
+                why = self._resize(i, box, scores[i], reference, prompts.boxes[i], widened)
+            else:
+                self.alt_count[i] = 0
             if why is None and moved[i]:
                 off = np.linalg.norm((box[:2] + box[2:]) / 2 - self.motion[i])
                 if off > cfg.mask_max_shift * np.hypot(*wh[i]):
@@ -814,6 +838,22 @@ class MaskTracker:
                 measured[i] = self.given[i]  # the user's own box is where the object is
                 source[i] = GIVEN
         return measured, source, rejected, raw
+
+    def _resize(self, i: int, box: np.ndarray, score: float, reference: np.ndarray, prompt: np.ndarray,
+                widened: bool) -> str | None:
+        """Track ``i``'s confident mask of another size: one more frame of agreement on it, and
+        once there are ``resize_frames`` its size becomes the reference. Returns the gate's
+        verdict on the mask after that."""
+        area = float(np.prod(box[2:] - box[:2]))
+        if self.alt_count[i] > 0 and abs(area / self.alt_area[i] - 1) <= self.cfg.resize_tolerance:
+            self.alt_count[i] += 1
+        else:
+            self.alt_area[i], self.alt_count[i] = area, 1
+        if self.alt_count[i] < self.cfg.resize_frames:
+            return "size changed"
+        self.ref_area[i] = area
+        self.alt_count[i] = 0
+        return gate(box, score, reference, prompt, widened, self.cfg.gate, self.ref_area[i])
 
     def _merge_parts(self, raw, scores, measured, source, prompts) -> np.ndarray:
         """Tentative tracks started on the moving edges of one large object (a train's
