@@ -778,29 +778,31 @@ def test_tracks_moving_together_group_along_their_way_not_across_it():
 
 
 def test_a_discovered_track_takes_the_size_its_confident_masks_agree_on():
-    """A discovered track's first mask held a part of its object (10 x 10 px, a corner): the whole object's
-    confident masks (16 x 16, beyond the size bound) are rejected twice, and the third in a row
-    that agrees on the size makes it the track's; unsure masks, or masks that change size every
-    frame (a leak growing into the ground), never do."""
-    def run(sides, score=0.9):
+    """A discovered track's first mask held a part of its object (a 20 x 20 px corner): the whole
+    object's confident masks (32 x 32, beyond the size bound) are rejected twice, and the third
+    in a row that agrees on the size makes it the track's. Unsure masks, masks that change size
+    every frame (a leak growing into the ground), and a small object's masks (10 -> 16 px: a
+    car's mask taking in the ground beside it) never do."""
+    def run(part, sides, score=0.9):
         tr = MaskTracker((200, 300))
         tr.predict(1)
-        tr.add([[100, 100, 110, 110]], confirmed=True, sized=False)
-        tr.update(1, [_box_mask([100, 100, 110, 110])], [0.9])
+        tr.add([[100, 100, 100 + part, 100 + part]], confirmed=True, sized=False)
+        tr.update(1, [_box_mask([100, 100, 100 + part, 100 + part])], [0.9])
         sources = []
         for f, side in enumerate(sides, start=2):
             tr.predict(f)
-            box = [100, 100, 100 + side, 100 + side]  # the part was its top-left corner
-            res = tr.update(f, [_box_mask(box)], [score])
+            res = tr.update(f, [_box_mask([100, 100, 100 + side, 100 + side])], [score])
             sources.append(int(res.sources[0]) if len(res.ids) else None)
         return tr, sources
 
-    tr, sources = run([16, 16, 16, 16])
+    tr, sources = run(20, [32, 32, 32, 32])
     assert sources == [None, None, MASK, MASK]
-    assert tr.ref_area[0] == 256 and np.allclose(tr.predicted_boxes()[0], [100, 100, 116, 116], atol=1)
-    tr, sources = run([16, 16, 16, 16], score=0.6)
-    assert sources == [None] * 4 and tr.ref_area[0] == 100
-    tr, sources = run([16, 18, 16, 18])  # areas 256 and 324: more than 15% apart
+    assert tr.ref_area[0] == 32 * 32 and np.allclose(tr.predicted_boxes()[0], [100, 100, 132, 132], atol=1)
+    tr, sources = run(20, [32, 32, 32, 32], score=0.6)
+    assert sources == [None] * 4 and tr.ref_area[0] == 400
+    tr, sources = run(20, [32, 36, 32, 36])  # areas 1,024 and 1,296: more than 15% apart
+    assert sources == [None] * 4 and tr.ref_area[0] == 400
+    tr, sources = run(10, [16, 16, 16, 16])
     assert sources == [None] * 4 and tr.ref_area[0] == 100
 
 

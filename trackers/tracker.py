@@ -77,9 +77,10 @@ class TrackerConfig:
     entering_growth: float = 3.0
     # a discovered track's reference size is its first mask's, which may hold a part of its
     # object (a ship's cockpit, the bow seen first): where its confident masks (small_mask_score)
-    # are rejected as another size but agree on it (areas within resize_tolerance of the first)
-    # resize_frames frames in a row, that size becomes its reference (a mask leaking into the
-    # ground grows frame after frame instead)
+    # of an object of parts (group_min_size at least) are rejected as another size but agree on
+    # it (areas within resize_tolerance of the first) resize_frames frames in a row, that size
+    # becomes its reference (a mask leaking into the ground grows frame after frame instead; a
+    # small car's mask that took in the dark ground beside it agreed with itself for 3 frames)
     resize_frames: int = 3
     resize_tolerance: float = 0.15
     # discovered tracks that move together (velocities within this x the faster one's speed, 1 px
@@ -811,7 +812,8 @@ class MaskTracker:
                       else np.zeros(2, bool))
             growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing)
-            if why == "size changed" and not sized[i] and scores[i] >= cfg.small_mask_score:
+            if (why == "size changed" and not sized[i] and scores[i] >= cfg.small_mask_score
+                    and (box[2:] - box[:2]).max() >= cfg.group_min_size):
                 why = self._resize(i, box, scores[i], reference, prompts.boxes[i], widened)
             else:
                 self.alt_count[i] = 0
