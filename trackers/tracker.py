@@ -428,8 +428,8 @@ class MaskTracker:
         heading /= np.maximum(np.linalg.norm(heading, axis=2, keepdims=True), 1e-9)
         normal = np.stack([-heading[..., 1], heading[..., 0]], axis=2)  # [R, R, 2]
         centre, half = (box[:, :2] + box[:, 2:]) / 2, (box[:, 2:] - box[:, :2]) / 2
-        apart = np.abs(np.einsum("ijk,ik->ij", normal, centre) - np.einsum("ijk,jk->ij", normal, centre))
-        reach = np.einsum("ijk,ik->ij", np.abs(normal), half) + np.einsum("ijk,jk->ij", np.abs(normal), half)
+        apart = np.abs((normal * (centre[:, None] - centre[None])).sum(axis=2))
+        reach = (np.abs(normal) * (half[:, None] + half[None])).sum(axis=2)
         near &= np.maximum(apart - reach, 0) <= cfg.group_lateral * np.maximum(longer[:, None], longer[None])
         n, label = connected_components(csr_matrix(same & near), directed=False)
         groups, boxes = [], []
@@ -814,7 +814,7 @@ class MaskTracker:
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing)
             if (why == "size changed" and not sized[i] and scores[i] >= cfg.small_mask_score
                     and (box[2:] - box[:2]).max() >= cfg.group_min_size):
-                why = self._resize(i, box, scores[i], reference, prompts.boxes[i], widened)
+                why = self._resize(i, box)
             else:
                 self.alt_count[i] = 0
             if why is None and moved[i]:
@@ -841,11 +841,10 @@ class MaskTracker:
                 source[i] = GIVEN
         return measured, source, rejected, raw
 
-    def _resize(self, i: int, box: np.ndarray, score: float, reference: np.ndarray, prompt: np.ndarray,
-                widened: bool) -> str | None:
-        """Track ``i``'s confident mask of another size: one more frame of agreement on it, and
-        once there are ``resize_frames`` its size becomes the reference. Returns the gate's
-        verdict on the mask after that."""
+    def _resize(self, i: int, box: np.ndarray) -> str | None:
+        """Track ``i``'s confident mask, which passed every check of the gate but its size: one
+        more frame of agreement on that size, and once there are ``resize_frames`` it becomes
+        the reference and the mask is good (None); until then "size changed"."""
         area = float(np.prod(box[2:] - box[:2]))
         if self.alt_count[i] > 0 and abs(area / self.alt_area[i] - 1) <= self.cfg.resize_tolerance:
             self.alt_count[i] += 1
@@ -855,7 +854,7 @@ class MaskTracker:
             return "size changed"
         self.ref_area[i] = area
         self.alt_count[i] = 0
-        return gate(box, score, reference, prompt, widened, self.cfg.gate, self.ref_area[i])
+        return None
 
     def _merge_parts(self, raw, scores, measured, source, prompts) -> np.ndarray:
         """Tentative tracks started on the moving edges of one large object (a train's
