@@ -82,7 +82,7 @@ def settings_of(args) -> dict:
     """What decides a sequence's outputs: a folder made with other settings is not resumed."""
     return {"mode": "discover" if args.discover else "init-gt", "segmenter": args.segmenter,
             "variant": args.variant, "checkpoint": args.checkpoint, "classes": args.classes,
-            "fixed_zoom": args.fixed_zoom}
+            "fixed_zoom": args.fixed_zoom, **({"set": list(args.set)} if args.set else {})}
 
 
 def make_segmenter(name: str):
@@ -99,7 +99,7 @@ def run_job(job: Job, settings: dict, device: str, threads: int | None = None) -
         import torch
 
         torch.set_num_threads(threads)
-    from pipeline.core import PipelineConfig
+    from pipeline.core import PipelineConfig, with_overrides
     from pipeline.run import run_clip
 
     discover = settings["mode"] == "discover"
@@ -107,6 +107,7 @@ def run_job(job: Job, settings: dict, device: str, threads: int | None = None) -
                          init_gt=None if discover else str(job.gt), discover=True if discover else None,
                          classes=tuple(settings["classes"]) if settings["classes"] else None,
                          adaptive_zoom=not settings["fixed_zoom"])
+    cfg = with_overrides(cfg, settings.get("set", []))
     try:
         summary = run_clip(job.clip, job.out, cfg, overlay=None, segmenter=make_segmenter(settings["segmenter"]),
                            progress=False)
@@ -183,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another tracker's output in each sequence folder (e.g. smtnet_reference.txt), scored beside ours")
     p.add_argument("--report", action="store_true", help="also write DIR/report/ (markdown and plots)")
     p.add_argument("--redo", action="store_true", help="run finished sequences again")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="set a configuration field for every sequence, as for pipeline.run (repeatable; "
+                        "recorded in the results folder's settings)")
     return p
 
 
@@ -211,6 +215,9 @@ def _main(args) -> int:
         raise ValueError("--workers must be at least 1")
     state = PartialState(cpu=not torch.cuda.is_available())
     settings = settings_of(args)
+    from pipeline.core import PipelineConfig, with_overrides
+
+    with_overrides(PipelineConfig(), args.set)  # a bad override fails before any sequence runs
     jobs, unusable = plan(data_root, out)
     if not jobs and not unusable:
         raise ValueError(f"{data_root}: no sequences (folders with gt.txt, gt/gt.txt or mot/)")

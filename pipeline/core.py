@@ -78,6 +78,64 @@ class PipelineConfig:
         return self.discover if self.discover is not None else not (self.init or self.init_gt)
 
 
+def with_overrides(cfg, overrides) -> PipelineConfig:
+    """``cfg`` with fields set from ``"path.to.field=value"`` strings (``tracker.max_age=20``,
+    ``discovery.gap=3``, ``tracker.gate.min_iou=0.3``, ``lookback=4``): each value is read as
+    the type of the field's current value (``true``/``false`` for flags, ``none`` where the
+    field may be None). Every config on the path is rebuilt, so its own checks run. A
+    ValueError names an unknown field (with the closest names) or a value that does not read."""
+    for item in overrides:
+        path, sep, text = item.partition("=")
+        names = path.strip().split(".")
+        if not sep or not all(names):
+            raise ValueError(f"override {item!r}: expected FIELD=VALUE, e.g. tracker.max_age=20")
+        cfg = _override(cfg, names, text.strip(), item)
+    return cfg
+
+
+def _override(obj, names: list[str], text: str, item: str):
+    import difflib
+
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    name = names[0]
+    if name not in fields:
+        close = difflib.get_close_matches(name, fields, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"{type(obj).__name__} has {', '.join(fields)}"
+        raise ValueError(f"override {item!r}: {type(obj).__name__} has no field {name!r}; {hint}")
+    current = getattr(obj, name)
+    if dataclasses.is_dataclass(current):
+        if len(names) == 1:
+            raise ValueError(f"override {item!r}: {name} is a section; set one of its fields ({name}.FIELD=VALUE)")
+        return dataclasses.replace(obj, **{name: _override(current, names[1:], text, item)})
+    if len(names) > 1:
+        raise ValueError(f"override {item!r}: {name} is a value, not a section")
+    # the field's type: its value's, or where it is None its annotation's (``float | None``)
+    hint = str(fields[name].type)
+    kind = type(current) if current is not None else next(
+        (k for k in (bool, int, float, str) if k.__name__ in hint and not any(c in hint for c in ("tuple", "list", "dict"))), None)
+    if kind not in (bool, int, float, str):
+        raise ValueError(f"override {item!r}: {name} ({hint}) is not a number, flag or name; it has its own option")
+    if text.lower() == "none":
+        if "None" not in hint:
+            raise ValueError(f"override {item!r}: {name} cannot be none")
+        return dataclasses.replace(obj, **{name: None})
+    return dataclasses.replace(obj, **{name: _read_value(kind, text, item)})
+
+
+_KIND_NAMES = {bool: "true or false", int: "whole number", float: "number"}
+
+
+def _read_value(kind: type, text: str, item: str):
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"override {item!r}: {text!r} is not true or false")
+        return text.lower() in ("true", "1")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"override {item!r}: {text!r} is not a {_KIND_NAMES[kind]}") from None
+
+
 def _init_schedule(cfg: PipelineConfig) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     wanted = {CLASS_IDS[c] for c in cfg.classes} if cfg.classes else None
     if cfg.init:
@@ -196,7 +254,9 @@ class Session:
         self.state = state if state is not None else RunState()
         self.schedule = _init_schedule(self.cfg)
         self.tracker = MaskTracker(stream.size, self.cfg.tracker, self.state.tracker)
-        enabled = self.cfg.discovering or self.cfg.detect
+        # the detector runs to discover objects or to measure tracks (``detect``); a config
+        # with ``discovery.enabled`` off has none
+        enabled = self.cfg.discovery.enabled and (self.cfg.discovering or self.cfg.detect)
         trail = self.cfg.discovery.trail
         if trail is None:  # blobs that measure prompted tracks drop slow objects' trails
             trail = 0.0 if self.cfg.discovering else PROMPTED_TRAIL

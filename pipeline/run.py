@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(same clip and settings), appending to its outputs")
     p.add_argument("--save-every", type=int, default=100, metavar="N",
                    help="save the run's state every N frames, and on Ctrl-C / SIGTERM (0: never); default 100")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="set a configuration field, e.g. tracker.max_age=20, discovery.gap=3 or lookback=4 "
+                        "(repeatable; the fields are PipelineConfig's in pipeline/core.py, with its sections "
+                        "tracker (TrackerConfig) and discovery (DiscoveryConfig))")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -90,7 +94,7 @@ def _run(args) -> int:
     from data.boxes import read_init_boxes
     from data.mot import read_mot
 
-    from .core import PipelineConfig
+    from .core import PipelineConfig, with_overrides
 
     clip = Path(args.clip)
     out = Path(args.out) if args.out else Path.cwd() / (clip.stem if clip.is_file() else clip.name)
@@ -112,6 +116,7 @@ def _run(args) -> int:
         classes=tuple(args.classes) if args.classes else None, adaptive_zoom=not args.fixed_zoom,
         precision=args.precision,
     )
+    cfg = with_overrides(cfg, args.set)
     if args.save_every < 0:
         return _fail(f"--save-every must be 0 or more, got {args.save_every}")
     summary = run_clip(clip, out, cfg, overlay=None if args.no_overlay else args.overlay_format, debug=args.debug,

@@ -71,6 +71,21 @@ def test_a_sequence_without_clip_is_listed_as_missing(dataset, tmp_path):
     assert "mota" in seqs["seq1"]
 
 
+def test_configuration_overrides_reach_every_sequence_and_keep_their_folder(dataset, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert evaluate.main([str(dataset), "--out", str(out), "--discover", "--set", "discovery.enabled=false"]) == 0
+    assert json.loads((out / "evaluate.json").read_text())["set"] == ["discovery.enabled=false"]
+    for s in ("seq1", "seq2"):
+        assert json.loads((out / s / "summary.json").read_text())["config"]["discovery"]["enabled"] is False
+        assert len(read_mot(out / s / "tracks.txt")) == 0  # nothing proposes an object
+    capsys.readouterr()
+    # results of other overrides never mix into the same folder; a bad one fails before any run
+    assert evaluate.main([str(dataset), "--out", str(out), "--discover"]) == 1
+    assert "other settings" in capsys.readouterr().err
+    assert evaluate.main([str(dataset), "--out", str(tmp_path / "bad"), "--set", "discovery.gapp=3"]) == 1
+    assert "did you mean gap" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("segmenter", ["grabcut", "box"])
 def test_baselines_run_through_the_pipeline(dataset, tmp_path, segmenter):
     out = tmp_path / segmenter

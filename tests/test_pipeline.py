@@ -122,6 +122,22 @@ def test_interrupted_run_leaves_readable_partial_outputs(clip, tmp_path, monkeyp
     assert not list(out.glob(".*.tmp*"))
 
 
+def test_configuration_fields_are_set_from_the_command_line(clip, tmp_path, capsys):
+    # the same clip discovers objects with the defaults (test_discovery_run); with the detector
+    # off nothing proposes any
+    out = tmp_path / "run"
+    assert run_cli.main([str(clip / "clip.avi"), "--out", str(out), "--no-overlay",
+                         "--set", "discovery.enabled=false", "--set", "tracker.max_age=20"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objects"] == 0
+    assert summary["config"]["discovery"]["enabled"] is False and summary["config"]["tracker"]["max_age"] == 20
+    capsys.readouterr()
+    assert run_cli.main([str(clip / "clip.avi"), "--out", str(tmp_path / "bad"), "--set", "tracker.max_aeg=20"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did you mean max_age" in err[0]
+    assert not (tmp_path / "bad").exists()
+
+
 def test_bad_input_is_one_line_and_nonzero(clip, tmp_path, capsys):
     assert run_cli.main([str(tmp_path / "nothing.avi"), "--out", str(tmp_path / "o1")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
