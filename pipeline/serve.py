@@ -116,16 +116,20 @@ class Run:
 
 def create_app(paths: list[str | Path], *, token: str | None = None, variant: str = "tiny",
                checkpoint: str | None = "default", device: str = "auto", runs_dir: str | Path | None = None,
-               model=None):
+               model=None, overrides: list[str] | tuple[str, ...] = ()):
     """The web app over the clips and images under ``paths``. ``model``: a built model to use
-    (default: built from ``variant`` / ``checkpoint`` on first use)."""
+    (default: built from ``variant`` / ``checkpoint`` on first use). ``overrides``: configuration
+    fields set for every run (``pipeline.run --set``); a bad one is a ValueError here."""
 
     from data.mot import CLASS_IDS, CLASS_NAMES, class_id
     from trackers.tracker import check_boxes
     from data.video import VideoError
 
+    from .core import PipelineConfig, with_overrides
     from .library import Frames, Library, OutsideRoots
 
+    overrides = list(overrides)
+    with_overrides(PipelineConfig(), overrides)  # refused at start, not at the first run
     library = Library(paths)
     runs_root = Path(runs_dir) if runs_dir else Path(tempfile.mkdtemp(prefix="rossam-runs-"))
     runs_root.mkdir(parents=True, exist_ok=True)
@@ -232,7 +236,6 @@ def create_app(paths: list[str | Path], *, token: str | None = None, variant: st
     # -- runs ----------------------------------------------------------------------------------
     @app.post("/api/runs", status_code=201)
     def start_run(req: RunRequest):
-        from .core import PipelineConfig
         from .run import run_clip
 
         it = library.resolve(req.item)
@@ -259,6 +262,7 @@ def create_app(paths: list[str | Path], *, token: str | None = None, variant: st
                 init.write_text("\n".join(rows) + "\n")
             cfg = PipelineConfig(variant=variant, checkpoint=checkpoint, device=device, init=str(init) if init else None,
                                  discover=True if req.discover else None, start=req.start, end=req.end)
+            cfg = with_overrides(cfg, overrides)
             run = Run(rid, req.item, out, (req.start, req.end))
             runs[rid], active[req.item] = run, rid
 
@@ -396,11 +400,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default="default")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--runs", help="folder for the runs' outputs (default: a new temporary folder)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="set a configuration field for every run, as for pipeline.run (repeatable)")
     args = p.parse_args(argv)
     token = args.token or (None if _loopback(args.host) else secrets.token_urlsafe(16))
     try:
         app = create_app(args.paths, token=token, variant=args.variant, checkpoint=args.checkpoint,
-                         device=args.device, runs_dir=args.runs)
+                         device=args.device, runs_dir=args.runs, overrides=args.set)
     except (FileNotFoundError, ValueError) as e:
         print(f"pipeline.serve: error: {e}", file=sys.stderr)
         return 1

@@ -187,6 +187,17 @@ def test_a_run_from_the_api_gives_the_command_lines_tracks(client, root, tmp_pat
     assert page == (out / "tracks.txt").read_bytes() and len(page)
 
 
+def test_configuration_overrides_apply_to_every_run_of_the_page(root, model, tmp_path):
+    with pytest.raises(ValueError, match="did you mean max_age"):
+        create_app([root], model=model, runs_dir=tmp_path / "bad", overrides=["tracker.max_aeg=3"])
+    app = create_app([root], model=model, runs_dir=tmp_path / "runs", overrides=["tracker.max_age=3", "lookback=2"])
+    with TestClient(app) as c:
+        run = c.post("/api/runs", json={"item": "0/airport/clip.avi", "end": 4}).json()
+        assert _wait(c, run["id"])["status"] == "done"
+        config = c.get(f"/api/runs/{run['id']}/files/summary.json").json()["config"]
+    assert config["tracker"]["max_age"] == 3 and config["lookback"] == 2
+
+
 # -- the page in a real browser ----------------------------------------------------------------
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
