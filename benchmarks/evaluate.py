@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args) -> int:
     import torch
     from accelerate import PartialState
+    from pipeline.core import PipelineConfig, with_overrides
 
     from .score import format_table, matching_of, score, write_report
 
@@ -215,8 +216,6 @@ def _main(args) -> int:
         raise ValueError("--workers must be at least 1")
     state = PartialState(cpu=not torch.cuda.is_available())
     settings = settings_of(args)
-    from pipeline.core import PipelineConfig, with_overrides
-
     with_overrides(PipelineConfig(), args.set)  # a bad override fails before any sequence runs
     jobs, unusable = plan(data_root, out)
     if not jobs and not unusable:

@@ -9,13 +9,14 @@ clip's length.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -78,12 +79,12 @@ class PipelineConfig:
         return self.discover if self.discover is not None else not (self.init or self.init_gt)
 
 
-def with_overrides(cfg, overrides) -> PipelineConfig:
+def with_overrides(cfg: PipelineConfig, overrides: Iterable[str]) -> PipelineConfig:
     """``cfg`` with fields set from ``"path.to.field=value"`` strings (``tracker.max_age=20``,
     ``discovery.gap=3``, ``tracker.gate.min_iou=0.3``, ``lookback=4``): each value is read as
-    the type of the field's current value (``true``/``false`` for flags, ``none`` where the
-    field may be None). Every config on the path is rebuilt, so its own checks run. A
-    ValueError names an unknown field (with the closest names) or a value that does not read."""
+    the field's type (``true``/``false`` for flags, ``none`` where the field may be None). Every
+    config on the path is rebuilt, so its own checks run. A ValueError names an unknown field
+    (with the closest names) or a value that does not read."""
     for item in overrides:
         path, sep, text = item.partition("=")
         names = path.strip().split(".")
@@ -94,8 +95,7 @@ def with_overrides(cfg, overrides) -> PipelineConfig:
 
 
 def _override(obj, names: list[str], text: str, item: str):
-    import difflib
-
+    """``obj`` (a config dataclass) rebuilt with the field at the path ``names`` read from ``text``."""
     fields = {f.name: f for f in dataclasses.fields(obj)}
     name = names[0]
     if name not in fields:
@@ -109,17 +109,26 @@ def _override(obj, names: list[str], text: str, item: str):
         return dataclasses.replace(obj, **{name: _override(current, names[1:], text, item)})
     if len(names) > 1:
         raise ValueError(f"override {item!r}: {name} is a value, not a section")
-    # the field's type: its value's, or where it is None its annotation's (``float | None``)
-    hint = str(fields[name].type)
-    kind = type(current) if current is not None else next(
-        (k for k in (bool, int, float, str) if k.__name__ in hint and not any(c in hint for c in ("tuple", "list", "dict"))), None)
-    if kind not in (bool, int, float, str):
-        raise ValueError(f"override {item!r}: {name} ({hint}) is not a number, flag or name; it has its own option")
+    annotation = str(fields[name].type)  # e.g. "float | None" (the module's annotations are strings)
+    kind = _kind(current, annotation)
+    if kind is None:
+        raise ValueError(f"override {item!r}: {name} ({annotation}) is not a number, flag or name; "
+                         "it has its own option")
     if text.lower() == "none":
-        if "None" not in hint:
+        if "None" not in annotation:
             raise ValueError(f"override {item!r}: {name} cannot be none")
         return dataclasses.replace(obj, **{name: None})
     return dataclasses.replace(obj, **{name: _read_value(kind, text, item)})
+
+
+def _kind(current, annotation: str) -> type | None:
+    """The type a field's value is read as: its current value's, or where that is None the
+    scalar named by its annotation; None for containers (``classes``)."""
+    if current is not None:
+        return type(current) if isinstance(current, (bool, int, float, str)) else None
+    if any(c in annotation for c in ("tuple", "list", "dict")):
+        return None
+    return next((k for k in (bool, int, float, str) if k.__name__ in annotation), None)
 
 
 _KIND_NAMES = {bool: "true or false", int: "whole number", float: "number"}
