@@ -166,6 +166,8 @@ def test_a_resume_with_other_settings_or_another_clip_is_refused(seq, clip, tmp_
     capsys.readouterr()
     assert run_cli.main(_args(seq, clip, out, "--resume", "--fixed-zoom")) == 1
     assert "config.adaptive_zoom: was True, now False" in capsys.readouterr().err
+    assert run_cli.main(_args(seq, clip, out, "--resume", "--set", "tracker.max_age=3")) == 1
+    assert "config.tracker.max_age: was 10, now 3" in capsys.readouterr().err
     assert run_cli.main(_args(clip / "clip.avi", clip, out, "--resume")) == 1
     assert "clip.path: was" in capsys.readouterr().err
     (out / "tracks.txt").write_text("")  # an output changed since the state was saved
