@@ -424,6 +424,29 @@ def test_a_generated_objects_mask_covers_its_dark_parts():
     assert all(covered) and all(darker)
 
 
+def test_training_windows_hold_aerial_cars_as_well_as_buses_and_trucks():
+    """A training window has no scale of its own: a vehicle of 20 px there is an aerial car (a
+    real 0.3 m image's) as often as a bus. Cars are about half as wide as long, buses and trucks
+    about a third; both kinds are drawn at every size of 10 px or more."""
+    import cv2
+
+    from data.synthetic.patches import sample_patch
+
+    aspects = []
+    for k in range(80):
+        p = sample_patch(np.random.default_rng([7, k]), 128, classes=("car",))
+        x1, y1, x2, y2 = p.boxes[0]
+        if max(x2 - x1, y2 - y1) < 16:
+            continue
+        ys, xs = np.nonzero(p.masks[0])
+        (_, _), (w, h), _ = cv2.minAreaRect(np.c_[xs, ys].astype(np.float32))
+        aspects.append(min(w, h) / max(w, h))
+    aspects = np.array(aspects)
+    assert len(aspects) >= 30
+    assert (aspects >= 0.41).mean() >= 0.4  # cars
+    assert (aspects <= 0.39).mean() >= 0.15  # buses, vans and trucks
+
+
 def test_patches_hold_marinas_and_multi_coloured_objects():
     from data.synthetic.patches import sample_patch
 

@@ -20,6 +20,7 @@ from .shapes import BUILDERS, CLASS_IDS, CLASSES, Part, body_colour, place
 # The size (px at about 1 m/px) that defines scale 1 for each class's size parameter.
 TYPICAL = {"car": 8.0, "airplane": 45.0, "ship": 60.0, "train": 150.0}
 DEFAULT_WEIGHTS = {"car": 0.4, "airplane": 0.25, "ship": 0.2, "train": 0.15}
+LONG_VEHICLES = 0.35  # the share of buses, vans and trucks among vehicles of 10 px or more
 
 
 @dataclass
@@ -58,7 +59,10 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
 
     if cls == "car":
         heading = _heading(rng, 0.7)
-        parts = BUILDERS["car"](rng, length)
+        # the window sets no scale: a target of 20 px is an aerial car as often as a bus (below
+        # 10 px, a satellite video's car)
+        long_body = bool(length >= 10 and rng.random() < LONG_VEHICLES)
+        parts = BUILDERS["car"](rng, length, long_body)
         width = float(np.ptp(np.concatenate([q.polygon for q in parts])[:, 1]))
         along = np.array([np.cos(heading), np.sin(heading)])
         side = np.array([-along[1], along[0]])
@@ -77,7 +81,7 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
             objects.append(("car", place(parts, *centre, heading), body_colour(rng, "car")))
             for off in offsets:
                 h2 = heading + (np.pi if rng.random() < 0.2 else 0) + rng.normal(0, 0.02)
-                nb = BUILDERS["car"](rng, length * rng.uniform(0.85, 1.15))
+                nb = BUILDERS["car"](rng, length * rng.uniform(0.85, 1.15), long_body if rng.random() < 0.8 else not long_body)
                 objects.append(("car", place(nb, *(centre + off), h2), body_colour(rng, "car")))
         else:  # a road with traffic ahead and behind
             road_w = width * rng.uniform(2.5, 6)
@@ -87,7 +91,7 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
             for k in (-1, 1):
                 if rng.random() < 0.5:
                     off = along * k * length * rng.uniform(1.3, 3) + side * rng.normal(0, 0.2) * width
-                    objects.append(("car", place(BUILDERS["car"](rng, length * rng.uniform(0.8, 1.2)), *(centre + off), heading),
+                    objects.append(("car", place(BUILDERS["car"](rng, length * rng.uniform(0.8, 1.2), long_body), *(centre + off), heading),
                                     body_colour(rng, "car")))
         shadow_len = 0.12
     elif cls == "airplane":

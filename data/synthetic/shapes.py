@@ -44,10 +44,15 @@ def _rounded_rect(length: float, width: float, radius: float, n: int = 4) -> np.
     return np.array(pts)
 
 
-def car(rng: np.random.Generator, length: float) -> list[Part]:
+def car(rng: np.random.Generator, length: float, long_body: bool | None = None) -> list[Part]:
     """A car, van, bus or truck seen from above: a rounded body with dark windscreen and rear
-    window around a roof; a truck's cab and trailer have colours of their own."""
-    long_body = length > 13
+    window around a roof; a truck's cab and trailer have colours of their own.
+
+    long_body: a bus, van or truck (a third of its length across) rather than a car. None: by
+    the length at the clips' scale of about 1 m/px (over 13 px). A training window's object has
+    no scale of its own (a car of 20 px is an aerial car, not a bus): its sampler says which."""
+    if long_body is None:
+        long_body = length > 13
     width = length * (rng.uniform(0.28, 0.38) if long_body else rng.uniform(0.42, 0.55))
     parts = [Part(_rounded_rect(length, width, width * rng.uniform(0.2, 0.45)))]
     if length >= 6 and not long_body:
