@@ -447,6 +447,33 @@ def test_training_windows_hold_aerial_cars_as_well_as_buses_and_trucks():
     assert (aspects <= 0.39).mean() >= 0.15  # buses, vans and trucks
 
 
+def test_training_windows_cast_shadows_from_faint_to_near_black():
+    """A real sunny car park's shadows between parked buses are near black; a hazy day's are
+    faint. Right beside a window's target (where its shadow falls), the darkest ground is a fifth
+    of the open ground's brightness or less in some windows and more than half in others."""
+    import cv2
+
+    from data.synthetic.patches import sample_patch
+
+    ratios = []
+    for k in range(60):
+        p = sample_patch(np.random.default_rng([8, k]), 128, classes=("car",))
+        grey = cv2.cvtColor(p.image, cv2.COLOR_RGB2GRAY).astype(float)
+        target = p.masks[0].astype(np.uint8)
+        if target.sum() < 40:
+            continue
+        others = p.masks[1:].any(axis=0) if len(p.masks) > 1 else np.zeros_like(p.masks[0])
+        near = cv2.dilate(target, np.ones((7, 7), np.uint8)).astype(bool) & ~target.astype(bool) & ~others
+        ground = ~cv2.dilate(p.masks.any(axis=0).astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+        if near.sum() < 10 or ground.sum() < 100:
+            continue
+        ratios.append(np.percentile(grey[near], 5) / max(np.median(grey[ground]), 1.0))
+    ratios = np.array(ratios)
+    assert len(ratios) >= 30
+    assert (ratios <= 0.2).mean() >= 0.1  # near-black shadows
+    assert (ratios >= 0.5).mean() >= 0.1  # faint ones
+
+
 def test_patches_hold_marinas_and_multi_coloured_objects():
     from data.synthetic.patches import sample_patch
 

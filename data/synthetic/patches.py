@@ -21,6 +21,10 @@ from .shapes import BUILDERS, CLASS_IDS, CLASSES, Part, body_colour, place
 TYPICAL = {"car": 8.0, "airplane": 45.0, "ship": 60.0, "train": 150.0}
 DEFAULT_WEIGHTS = {"car": 0.4, "airplane": 0.25, "ship": 0.2, "train": 0.15}
 LONG_VEHICLES = 0.35  # the share of buses, vans and trucks among vehicles of 10 px or more
+# the share of light an object's cast shadow takes from the ground: from a hazy day's to the
+# near-black gaps of a sunny car park (a row of real buses: roofs at 230-240 grey, the shadows
+# between them at 5-30)
+SHADOW_STRENGTH = (0.3, 0.95)
 
 
 @dataclass
@@ -152,7 +156,7 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
     masks, classes_out = [], []
     for k, (c, parts, colour) in enumerate(objects):
         shadow = sun * max(1.0, shadow_len * length * rng.uniform(0.7, 1.3))
-        out = draw_object(img, parts, colour, shadow=shadow, shadow_strength=rng.uniform(0.3, 0.6), rng=rng)
+        out = draw_object(img, parts, colour, shadow=shadow, shadow_strength=rng.uniform(*SHADOW_STRENGTH), rng=rng)
         full = np.zeros((size, size), bool)
         if out is not None:
             m, x0, y0 = out
