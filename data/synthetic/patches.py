@@ -63,8 +63,9 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
 
     if cls == "car":
         heading = _heading(rng, 0.7)
-        # the window sets no scale: a target of 20 px is an aerial car as often as a bus (below
-        # 10 px, a satellite video's car)
+        # the window sets no scale: a target of 20 px is an aerial car, or a bus or truck
+        # (LONG_VEHICLES); below 10 px it is a satellite video's car. A parked row's neighbours
+        # are mostly of the target's kind
         long_body = bool(length >= 10 and rng.random() < LONG_VEHICLES)
         parts = BUILDERS["car"](rng, length, long_body)
         width = float(np.ptp(np.concatenate([q.polygon for q in parts])[:, 1]))
