@@ -29,6 +29,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from pipeline.run import add_set_args
+
 from .score import add_matching_args
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v")
@@ -184,9 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another tracker's output in each sequence folder (e.g. smtnet_reference.txt), scored beside ours")
     p.add_argument("--report", action="store_true", help="also write DIR/report/ (markdown and plots)")
     p.add_argument("--redo", action="store_true", help="run finished sequences again")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="set a configuration field for every sequence, as for pipeline.run (repeatable; "
-                        "recorded in the results folder's settings)")
+    add_set_args(p, " for every sequence (recorded in the results folder's settings)")
     return p
 
 

@@ -32,6 +32,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 
+def add_set_args(p: argparse.ArgumentParser, scope: str = "") -> None:
+    """``--set FIELD=VALUE``, repeatable: configuration fields for ``core.with_overrides``
+    (``pipeline.run``, ``pipeline.serve``, ``benchmarks.evaluate``). ``scope``: where they apply."""
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help=f"set a configuration field{scope}, e.g. tracker.max_age=20, discovery.gap=3 or lookback=4 "
+                        "(repeatable; the fields are PipelineConfig's in pipeline/core.py, with its sections "
+                        "tracker (TrackerConfig) and discovery (DiscoveryConfig))")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
@@ -64,10 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(same clip and settings), appending to its outputs")
     p.add_argument("--save-every", type=int, default=100, metavar="N",
                    help="save the run's state every N frames, and on Ctrl-C / SIGTERM (0: never); default 100")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="set a configuration field, e.g. tracker.max_age=20, discovery.gap=3 or lookback=4 "
-                        "(repeatable; the fields are PipelineConfig's in pipeline/core.py, with its sections "
-                        "tracker (TrackerConfig) and discovery (DiscoveryConfig))")
+    add_set_args(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 

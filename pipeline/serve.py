@@ -390,6 +390,8 @@ def _loopback(host: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .run import add_set_args
+
     p = argparse.ArgumentParser(prog="python -m pipeline.serve", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("paths", nargs="*", default=["."], help="clips, frame folders, images or folders of them")
@@ -400,8 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default="default")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--runs", help="folder for the runs' outputs (default: a new temporary folder)")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="set a configuration field for every run, as for pipeline.run (repeatable)")
+    add_set_args(p, " for every run of the page")
     args = p.parse_args(argv)
     token = args.token or (None if _loopback(args.host) else secrets.token_urlsafe(16))
     try:
