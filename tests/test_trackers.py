@@ -973,3 +973,31 @@ def test_a_box_measured_by_motion_alone_keeps_its_size():
     sizes = np.array(sizes)
     assert np.abs(sizes - sizes[0]).max() <= 1.0, sizes
     assert np.abs(sizes[0] - 18).max() <= 2.5, sizes[0]  # the last mask's 18 x 18, as the filter smoothed it
+
+
+def test_a_mask_grown_over_the_car_beside_it_does_not_measure_its_track():
+    """Two 16 px cars side by side, 2 px apart, moving together, both given: in frame 3 the
+    first car's mask takes in the second car too. It covers another track's place, so it is
+    rejected and the first car is measured by its motion, its box on it alone; with the rule
+    off (``neighbour_size=0``) the mask's box over both cars is its measurement."""
+    ground = _ground(seed=3)
+    car = lambda k, f: np.array([40 + 4 * f, 40 + 18 * k, 56 + 4 * f, 56 + 18 * k], float)
+    for neighbour_size in (0.5, 0.0):
+        tr = MaskTracker((160, 240), TrackerConfig(neighbour_size=neighbour_size))
+        for f in range(1, 5):
+            tr.predict(f, _scene(ground, [car(0, f), car(1, f)]))
+            if f == 1:
+                tr.add([car(0, 1), car(1, 1)])
+            both = np.r_[car(0, f)[:2], car(1, f)[2:]]
+            masks = [_box_mask(both if f == 3 else car(0, f), (160, 240)), _box_mask(car(1, f), (160, 240))]
+            res = tr.update(f, masks, [0.9, 0.9])
+            assert sorted(res.ids.tolist()) == [1, 2], f
+            first, second = (res.boxes[res.ids.tolist().index(k)] for k in (1, 2))
+            assert np.abs(second - car(1, f)).max() <= 1.0, (neighbour_size, f)
+            if f == 3 and neighbour_size == 0:
+                assert np.allclose(first, both) and not res.rejected
+                continue
+            assert np.abs(_centre(first) - _centre(car(0, f))).max() <= 1.0, (neighbour_size, f)
+            if f == 3:
+                assert res.rejected == {1: "holds another track"}
+                assert res.sources[res.ids.tolist().index(1)] == TEMPLATE

@@ -58,6 +58,11 @@ class TrackerConfig:
     #                                its later masks that pass the gate measure the object too)
     mask_max_shift: float = 0.5  # a mask whose centre is off the motion measurement by more than
     #                              this x the object's diagonal disagrees with it and is not used
+    # objects seen from orbit do not overlap: a mask that covers the place of another confirmed
+    # track at least this x its own size (longer side) holds that neighbour too (a car's mask
+    # grown over the car beside it) and does not measure it (0: never; the parts of one object
+    # are smaller than it)
+    neighbour_size: float = 0.5
     n_init: int = 3  # detection-supported hits to confirm a tentative track ...
     confirm_min_shift: float = 3.0  # ... once it is this many px (ground, not frame) from where it was first measured
     max_age: int = 10  # misses before a track is removed
@@ -821,6 +826,8 @@ class MaskTracker:
                 off = np.linalg.norm((box[:2] + box[2:]) / 2 - self.motion[i])
                 if off > cfg.mask_max_shift * np.hypot(*wh[i]):
                     why = "off the motion measurement"
+            if why is None and cfg.neighbour_size > 0 and self._holds_neighbour(i, masks[i], offsets[i], box, corrected, known):
+                why = "holds another track"
             if why is None and (not small[i] or scores[i] >= cfg.small_mask_score or trusted[i] or growing):
                 measured[i] = box
                 source[i] = MASK
@@ -840,6 +847,21 @@ class MaskTracker:
                 measured[i] = self.given[i]  # the user's own box is where the object is
                 source[i] = GIVEN
         return measured, source, rejected, raw
+
+    def _holds_neighbour(self, i: int, mask, offset, box: np.ndarray, corrected: np.ndarray, known: np.ndarray) -> bool:
+        """Whether track ``i``'s mask covers the place (the centre of the corrected box) of
+        another confirmed track at least ``neighbour_size`` x track ``i``'s size."""
+        centres = (corrected[:, :2] + corrected[:, 2:]) / 2
+        others = ((self.status == CONFIRMED) & np.all((centres >= box[:2]) & (centres < box[2:]), axis=1)
+                  & (known.max(axis=1) >= self.cfg.neighbour_size * known[i].max()))
+        others[i] = False
+        if not others.any():
+            return False
+        mask = np.asarray(mask, bool)
+        col = np.floor(centres[others, 0] - offset[0]).astype(np.int64)
+        row = np.floor(centres[others, 1] - offset[1]).astype(np.int64)
+        inside = (row >= 0) & (row < mask.shape[0]) & (col >= 0) & (col < mask.shape[1])
+        return bool(mask[row[inside], col[inside]].any())
 
     def _resize(self, i: int, box: np.ndarray) -> str | None:
         """Track ``i``'s confident mask, which passed every check of the gate but its size: one
