@@ -18,10 +18,11 @@ prediction before the prompt is made, so an object that moved by its own size is
 its prompt, and it gives a new track its velocity from its second frame on. The mask then
 measures the object from the corrected prompt; where the mask fails the gate, or the object is
 too small for a mask to add anything (``mask_min_size``) and the segmenter is unsure of it
-(``small_mask_score``), the motion measurement is used. A detection is associated with a track
-only if it is not much smaller than the object (the moving edge of a train is not the train);
-a slow discovered object shows only its front in the difference image, and is placed where it
-holds that blob.
+(``small_mask_score``), or the mask covers the place of another confirmed track of about its
+size (two objects seen from orbit do not overlap: ``neighbour_size``), the motion measurement
+is used. A detection is associated with a track only if it is not much smaller than the
+object (the moving edge of a train is not the train); a slow discovered object shows only its
+front in the difference image, and is placed where it holds that blob.
 
 Without ``image`` in ``predict`` the tracker runs on masks alone.
 """
