@@ -798,8 +798,10 @@ class MaskTracker:
         moved = ~np.isnan(self.motion[:, 0])
         wh = pred[:, 2:] - pred[:, :2]
         known = np.where(np.isnan(self.size), wh, self.size)
+        places = (corrected[:, :2] + corrected[:, 2:]) / 2  # where each track's object is now
+        longer = known.max(axis=1)
         # with motion measured, an object too small for a mask to add anything is measured by motion
-        small = (known.max(axis=1) < cfg.mask_min_size) & (not self._mask_only)
+        small = (longer < cfg.mask_min_size) & (not self._mask_only)
         user = self.has_given & ~np.isnan(self.size[:, 0])  # a user's box, given in this frame
         # a small object the segmenter once measured confidently: its masks keep measuring it
         sized = ~np.isnan(self.size[:, 0])
@@ -827,7 +829,7 @@ class MaskTracker:
                 off = np.linalg.norm((box[:2] + box[2:]) / 2 - self.motion[i])
                 if off > cfg.mask_max_shift * np.hypot(*wh[i]):
                     why = "off the motion measurement"
-            if why is None and cfg.neighbour_size > 0 and self._holds_neighbour(i, masks[i], offsets[i], box, corrected, known):
+            if why is None and cfg.neighbour_size > 0 and self._holds_neighbour(i, masks[i], offsets[i], box, places, longer):
                 why = "holds another track"
             if why is None and (not small[i] or scores[i] >= cfg.small_mask_score or trusted[i] or growing):
                 measured[i] = box
@@ -849,18 +851,17 @@ class MaskTracker:
                 source[i] = GIVEN
         return measured, source, rejected, raw
 
-    def _holds_neighbour(self, i: int, mask, offset, box: np.ndarray, corrected: np.ndarray, known: np.ndarray) -> bool:
-        """Whether track ``i``'s mask covers the place (the centre of the corrected box) of
-        another confirmed track at least ``neighbour_size`` x track ``i``'s size."""
-        centres = (corrected[:, :2] + corrected[:, 2:]) / 2
-        others = ((self.status == CONFIRMED) & np.all((centres >= box[:2]) & (centres < box[2:]), axis=1)
-                  & (known.max(axis=1) >= self.cfg.neighbour_size * known[i].max()))
+    def _holds_neighbour(self, i: int, mask, offset, box: np.ndarray, places: np.ndarray, longer: np.ndarray) -> bool:
+        """Whether track ``i``'s mask (its box ``box``) covers the place of another confirmed
+        track whose longer side is at least ``neighbour_size`` x track ``i``'s."""
+        others = ((self.status == CONFIRMED) & np.all((places >= box[:2]) & (places < box[2:]), axis=1)
+                  & (longer >= self.cfg.neighbour_size * longer[i]))
         others[i] = False
         if not others.any():
             return False
         mask = np.asarray(mask, bool)
-        col = np.floor(centres[others, 0] - offset[0]).astype(np.int64)
-        row = np.floor(centres[others, 1] - offset[1]).astype(np.int64)
+        col = np.floor(places[others, 0] - offset[0]).astype(np.int64)
+        row = np.floor(places[others, 1] - offset[1]).astype(np.int64)
         inside = (row >= 0) & (row < mask.shape[0]) & (col >= 0) & (col < mask.shape[1])
         return bool(mask[row[inside], col[inside]].any())
 
