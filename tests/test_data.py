@@ -263,6 +263,28 @@ def test_jilin_preset_cars_move_about_their_length_per_frame():
     assert np.allclose([m.speed * 5 for m in slow.movers], [m.speed for m in clip.movers])
 
 
+
+def _beside_pairs(clip: SyntheticClip) -> int:
+    """Movers of the first frame on an earlier one's exact course, 1.4-2.2 of its widths to its side."""
+    first = [m for m in clip.movers if m.start == 1]
+    count = 0
+    for m in first:
+        side = np.array([-np.sin(m.heading), np.cos(m.heading)])
+        offsets = [abs(np.dot(m.pos - o.pos, side)) / np.ptp(np.concatenate([p.polygon for p in o.parts])[:, 1])
+                   for o in first if o.id < m.id and o.heading == m.heading]
+        count += any(1.4 - 1e-6 <= x <= 2.2 + 1e-6 for x in offsets)
+    return count
+
+
+def test_close_pairs_is_the_chance_of_driving_beside_another_car():
+    from data.synthetic.clip import ClipConfig
+
+    base = dict(classes=("car",), objects=40, frames=2, size=256, seed=4)
+    assert _beside_pairs(SyntheticClip(ClipConfig(**base, close_pairs=1.0))) >= 10
+    assert _beside_pairs(SyntheticClip(ClipConfig(**base, close_pairs=0.0))) == 0
+    with pytest.raises(ValueError, match="chances"):
+        ClipConfig(close_pairs=1.5)
+
 # -- augmentations -------------------------------------------------------------------------
 @st.composite
 def samples(draw):

@@ -10,8 +10,10 @@ under DIR/rossam/.
 
 Presets: ``default`` (every class, 100 frames of 1024 x 1024, 20 objects) and ``jilin``, a
 Jilin-1 urban clip as satellite MOT data sets deliver it: 150 faint cars whose bodies are 4-6 px,
-most of them sharing roads with others (both ways, several lanes), every 5th source frame kept (each car moves about its own length per frame),
-2.5 px of platform jitter, 15 frames. Options given on the command line override the preset.
+most of them sharing roads with others (both ways, in lanes about two car widths apart), few
+driving beside another for the whole clip, every 5th source frame kept (each car moves about
+its own length per frame), 2.5 px of platform jitter, 15 frames. Options given on the command
+line override the preset.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def write_clip(out: str | Path, cfg: ClipConfig, rossam_layout: bool = False, ev
 PRESETS = {
     "default": {},
     "jilin": {"classes": ("car",), "objects": 150, "frames": 15, "size": 1024, "step": 5, "car_length": (4.0, 6.5),
-              "object_contrast": 0.6, "jitter": 2.5, "shared_roads": 0.7},
+              "object_contrast": 0.6, "jitter": 2.5, "shared_roads": 0.7, "close_pairs": 0.05},
 }
 
 

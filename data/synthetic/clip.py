@@ -38,6 +38,7 @@ class ClipConfig:
     car_length: tuple[float, float] | None = None  # px, instead of the default range of car lengths
     object_contrast: float = 1.0  # < 1: object colours pulled towards a road grey (faint objects)
     shared_roads: float = 0.0  # chance that an object joins an earlier one's road (dense traffic)
+    close_pairs: float = 0.25  # chance that an object travels beside an earlier one, on its course
 
     def __post_init__(self):
         bad = [c for c in self.classes if c not in CLASSES]
@@ -47,6 +48,8 @@ class ClipConfig:
             raise ValueError("need frames >= 1, objects >= 0 and size >= 64")
         if self.step < 1 or not 0 < self.object_contrast <= 1:
             raise ValueError("need step >= 1 and 0 < object_contrast <= 1")
+        if not (0 <= self.shared_roads <= 1 and 0 <= self.close_pairs <= 1):
+            raise ValueError("shared_roads and close_pairs are chances: need 0 <= each <= 1")
 
 
 @dataclass
@@ -102,13 +105,15 @@ class SyntheticClip:
             if other.start == 1 and other.cls == cls:  # on its road, either way, in another lane
                 along = np.array([np.cos(other.heading), np.sin(other.heading)])
                 side = np.array([-along[1], along[0]])
-                lane = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1]) * rng.uniform(-2.0, 2.0)
+                # lanes about twice a car's width apart (3.5 m lanes, 1.8 m cars), 1-3 lanes over
+                width = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1])
+                lane = width * rng.uniform(1.7, 2.2) * rng.integers(1, 4) * rng.choice([-1, 1])
                 pos = other.pos + along * rng.uniform(-0.4, 0.4) * s + side * lane
                 lane_heading = other.heading + (np.pi if rng.random() < 0.5 else 0.0) + rng.normal(0, 0.01)
                 if np.all((pos > j) & (pos < s + j)) and not self._overlaps(parts, pos, lane_heading):
                     heading = lane_heading
                     return Mover(oid, cls, parts, self._colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
-        if self.movers and rng.random() < 0.25:  # a close pair: beside an earlier object, same course
+        if self.movers and rng.random() < self.cfg.close_pairs:  # beside an earlier object, same course
             other = self.movers[int(rng.integers(len(self.movers)))]
             if other.cls == cls and other.start == 1:
                 heading, speed = other.heading, other.speed * rng.uniform(0.95, 1.05)
