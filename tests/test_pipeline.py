@@ -69,11 +69,12 @@ def test_discovery_run(clip, tmp_path):
 
 # The jilin preset (faint 4-6 px cars moving about their length per frame, 2.5 px jitter),
 # 384 x 384, 40 cars, 12 frames, matched by centre distance <= 5 px. Measured on seeds 5-7:
-# --init-gt MOTA 0.50-0.68 / IDF1 0.70-0.83, discovery 0.64-0.66 / 0.78-0.81 (before its
+# --init-gt MOTA 0.58-0.74 / IDF1 0.75-0.86, discovery 0.64-0.66 / 0.78-0.81 (without the
+# young tracks' 14 px search floor, --init-gt 0.50-0.68 / 0.70-0.83; before the preset's
 # traffic was set to the real clip's, with many more cars driving side by side: 0.42-0.55 /
 # 0.65-0.73 and 0.50-0.53 / 0.65-0.70); the tracker before motion measurement (issue 11)
 # scored 0.09 / 0.17 and 0.01 / 0.04 on them (on the generator of that time).
-JILIN_FLOORS = {"init-gt": (0.3, 0.55), "discovery": (0.45, 0.6)}
+JILIN_FLOORS = {"init-gt": (0.35, 0.55), "discovery": (0.45, 0.6)}
 
 
 @pytest.fixture(scope="module")

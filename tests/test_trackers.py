@@ -387,6 +387,33 @@ def test_an_object_moving_one_and_a_half_times_its_size_per_frame_keeps_its_id()
     assert ids == {1}
 
 
+
+def test_a_small_car_given_a_tight_box_is_found_again_beyond_twice_its_length():
+    from trackers.motion import MotionConfig
+
+    ground = _ground(seed=4)
+    box = lambda f: np.array([20 + 13 * f, 70 + 2 * f, 26 + 13 * f, 73 + 2 * f], float)  # 6 x 3 px, 13 px a frame
+
+    def run(config):
+        tr = MaskTracker((160, 240), config)
+        disc = MotionDiscovery()
+        out = []
+        for f in range(1, 12):
+            img = _scene(ground, [box(f)])
+            tr.predict(f, img)
+            if f == 1:
+                tr.add([box(1)])
+            res = _no_masks(tr, f, disc, img)
+            out.append([(int(i), float(np.abs(_centre(b) - _centre(box(f))).max())) for i, b in zip(res.ids, res.boxes)])
+        return out
+
+    # its first search reaches min_new_search px (14) where twice its longer side (12) would not
+    found = run(TrackerConfig())
+    assert all(len(r) == 1 and r[0][0] == 1 and r[0][1] <= 2.0 for r in found), found
+    lost = run(TrackerConfig(motion=MotionConfig(min_new_search=0.0)))
+    assert not all(len(r) == 1 and r[0][1] <= 2.0 for r in lost), lost
+
+
 def test_masks_failing_the_gate_for_three_frames_while_motion_holds_keep_the_id():
     ground = _ground(seed=1)
     box = lambda f: np.array([40 + 8 * f, 50 + 2 * f, 64 + 8 * f, 70 + 2 * f], float)  # 24 x 20 px: masks count

@@ -24,7 +24,10 @@ class MotionConfig:
     max_template: int = 24  # larger objects are matched on a frame shrunk to this template size
     new_search: float = 2.0  # search radius of a track without velocity: this x its longer side ...
     new_search_discovered: float = 3.0  # ... for a discovered track, whose box is its moving blob:
-    #                                     the object's body, where a user's box has a margin
+    #                                     the object's body, where a user's box has a margin ...
+    min_new_search: float = 14.0  # ... and at least this many px: a user's tight box of a small
+    #                               fast car (the real dev clip's cars move up to 14 px a frame,
+    #                               90th percentile; 2.4 lengths of a 6 px car)
     k_sigma: float = 3.0  # a track with velocity: this many position sigmas ...
     min_search: float = 3.0  # ... plus this many px
     candidates: int = 3  # best places per track, shared out among tracks without conflict

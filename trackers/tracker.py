@@ -500,7 +500,8 @@ class MaskTracker:
         longer = (pred[:, 2:] - pred[:, :2]).max(axis=1) if len(self) else np.zeros(0)
         sigma = np.sqrt(np.maximum(self.cov[:, 0, 0], self.cov[:, 1, 1]))
         factor = np.where(np.isnan(self.size[:, 0]), cfg.new_search_discovered, cfg.new_search)
-        return np.where(self.n_obs <= 1, factor * longer * (1 + self.misses), cfg.k_sigma * sigma + cfg.min_search)
+        young = np.maximum(factor * longer, cfg.min_new_search) * (1 + self.misses)
+        return np.where(self.n_obs <= 1, young, cfg.k_sigma * sigma + cfg.min_search)
 
     def predict(self, frame: int, image: np.ndarray | None = None) -> Prompts:
         """Advance every track to ``frame`` (several steps if frames were skipped). With the
