@@ -26,8 +26,8 @@ class MotionConfig:
     new_search_discovered: float = 3.0  # ... for a discovered track, whose box is its moving blob:
     #                                     the object's body, where a user's box has a margin ...
     min_new_search: float = 14.0  # ... and at least this many px: a user's tight box of a small
-    #                               fast car (the real dev clip's cars move up to 14 px a frame,
-    #                               90th percentile; 2.4 lengths of a 6 px car)
+    #                               fast car (90% of the real dev clip's cars move at most 14 px
+    #                               a frame: 2.4 lengths of a 6 px car)
     k_sigma: float = 3.0  # a track with velocity: this many position sigmas ...
     min_search: float = 3.0  # ... plus this many px
     candidates: int = 3  # best places per track, shared out among tracks without conflict
