@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from data.mot import Tracks, read_mot
+from trackers.matching import centre_distance
 
 
 def speeds(gt: Tracks) -> np.ndarray:
@@ -47,11 +48,10 @@ def speeds(gt: Tracks) -> np.ndarray:
 def nearest(gt: Tracks) -> np.ndarray:
     """For every row, the distance (px) to the nearest other object's centre in its frame
     (inf where it is alone)."""
-    centres = (gt.boxes[:, :2] + gt.boxes[:, 2:]) / 2
     out = np.full(len(gt), np.inf)
     for f in np.unique(gt.frames):
         rows = np.flatnonzero(gt.frames == f)
-        d = np.linalg.norm(centres[rows, None] - centres[None, rows], axis=2)
+        d = centre_distance(gt.boxes[rows], gt.boxes[rows])
         np.fill_diagonal(d, np.inf)
         out[rows] = d.min(axis=1)
     return out

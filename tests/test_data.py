@@ -266,11 +266,13 @@ def test_jilin_preset_cars_move_about_their_length_per_frame():
 
 def _beside_pairs(clip: SyntheticClip) -> int:
     """Movers of the first frame on an earlier one's exact course, 1.4-2.2 of its widths to its side."""
+    from data.synthetic.shapes import object_width
+
     first = [m for m in clip.movers if m.start == 1]
     count = 0
     for m in first:
         side = np.array([-np.sin(m.heading), np.cos(m.heading)])
-        offsets = [abs(np.dot(m.pos - o.pos, side)) / np.ptp(np.concatenate([p.polygon for p in o.parts])[:, 1])
+        offsets = [abs(np.dot(m.pos - o.pos, side)) / object_width(o.parts)
                    for o in first if o.id < m.id and o.heading == m.heading]
         count += any(1.4 - 1e-6 <= x <= 2.2 + 1e-6 for x in offsets)
     return count

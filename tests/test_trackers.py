@@ -369,23 +369,27 @@ def test_the_platform_shift_ignores_tracked_movers_and_leaves_its_frames_alone()
     assert np.array_equal(global_shift(a, np.full_like(a, 90)), [0, 0])
 
 
-def test_an_object_moving_one_and_a_half_times_its_size_per_frame_keeps_its_id():
-    ground = _ground()
-    box = lambda f: np.array([30 + 9 * f, 60 + 3 * f, 36 + 9 * f, 66 + 3 * f], float)  # 6 px, 9.5 px a frame
-    tr = MaskTracker((160, 240))
+def _follow_alone(ground, box, frames: int, config=None):
+    """One object at ``box(f)`` given at frame 1 and followed by motion alone (every mask
+    fails, the frame's blobs are proposed): yields (frame, result) for frames 1..``frames``."""
+    tr = MaskTracker((160, 240), config)
     disc = MotionDiscovery()
-    ids = set()
-    for f in range(1, 16):
+    for f in range(1, frames + 1):
         img = _scene(ground, [box(f)])
         tr.predict(f, img)
         if f == 1:
             tr.add([box(1)])
-        res = _no_masks(tr, f, disc, img)
+        yield f, _no_masks(tr, f, disc, img)
+
+
+def test_an_object_moving_one_and_a_half_times_its_size_per_frame_keeps_its_id():
+    box = lambda f: np.array([30 + 9 * f, 60 + 3 * f, 36 + 9 * f, 66 + 3 * f], float)  # 6 px, 9.5 px a frame
+    ids = set()
+    for f, res in _follow_alone(_ground(), box, 15):
         assert len(res) == 1, f
         assert np.abs(_centre(res.boxes[0]) - _centre(box(f))).max() <= 2.0, (f, res.boxes[0], box(f))
         ids.add(int(res.ids[0]))
     assert ids == {1}
-
 
 
 def test_a_small_car_given_a_tight_box_is_found_again_beyond_twice_its_length():
@@ -395,17 +399,8 @@ def test_a_small_car_given_a_tight_box_is_found_again_beyond_twice_its_length():
     box = lambda f: np.array([20 + 13 * f, 70 + 2 * f, 26 + 13 * f, 73 + 2 * f], float)  # 6 x 3 px, 13 px a frame
 
     def run(config):
-        tr = MaskTracker((160, 240), config)
-        disc = MotionDiscovery()
-        out = []
-        for f in range(1, 12):
-            img = _scene(ground, [box(f)])
-            tr.predict(f, img)
-            if f == 1:
-                tr.add([box(1)])
-            res = _no_masks(tr, f, disc, img)
-            out.append([(int(i), float(np.abs(_centre(b) - _centre(box(f))).max())) for i, b in zip(res.ids, res.boxes)])
-        return out
+        return [[(int(i), float(np.abs(_centre(b) - _centre(box(f))).max())) for i, b in zip(res.ids, res.boxes)]
+                for f, res in _follow_alone(ground, box, 11, config)]
 
     # its first search reaches min_new_search px (14) where twice its longer side (12) would not
     found = run(TrackerConfig())

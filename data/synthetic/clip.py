@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .render import WATER_TONES, desaturate, draw_band, draw_buildings, draw_object, imaging, make_ground
-from .shapes import BUILDERS, CLASS_IDS, CLASSES, SIZE_RANGES, body_colour, place
+from .shapes import BUILDERS, CLASS_IDS, CLASSES, SIZE_RANGES, body_colour, object_width, place
 
 SPEEDS = {"car": (0.6, 2.5), "airplane": (1.0, 4.0), "ship": (0.3, 1.5), "train": (1.0, 3.0)}
 ROAD_GREY = 85.0  # the middle of the car roads' tones: faint objects are pulled towards it
@@ -106,8 +106,7 @@ class SyntheticClip:
                 along = np.array([np.cos(other.heading), np.sin(other.heading)])
                 side = np.array([-along[1], along[0]])
                 # lanes about twice a car's width apart (3.5 m lanes, 1.8 m cars), 1-3 lanes over
-                width = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1])
-                lane = width * rng.uniform(1.7, 2.2) * rng.integers(1, 4) * rng.choice([-1, 1])
+                lane = object_width(other.parts) * rng.uniform(1.7, 2.2) * rng.integers(1, 4) * rng.choice([-1, 1])
                 pos = other.pos + along * rng.uniform(-0.4, 0.4) * s + side * lane
                 lane_heading = other.heading + (np.pi if rng.random() < 0.5 else 0.0) + rng.normal(0, 0.01)
                 if np.all((pos > j) & (pos < s + j)) and not self._overlaps(parts, pos, lane_heading):
@@ -118,7 +117,7 @@ class SyntheticClip:
             if other.cls == cls and other.start == 1:
                 heading, speed = other.heading, other.speed * rng.uniform(0.95, 1.05)
                 side = np.array([-np.sin(heading), np.cos(heading)])
-                gap = np.ptp(np.concatenate([p.polygon for p in other.parts])[:, 1]) * rng.uniform(1.4, 2.2)
+                gap = object_width(other.parts) * rng.uniform(1.4, 2.2)
                 pos = other.pos + side * gap * rng.choice([-1, 1])
                 if not self._overlaps(parts, pos, heading):
                     return Mover(oid, cls, parts, self._colour(rng, cls), start, pos, heading, speed, 10**9, 0.0, 0)
@@ -166,7 +165,7 @@ class SyntheticClip:
         for m in self.movers:
             d = np.array([np.cos(m.heading), np.sin(m.heading)])
             a, b = m.pos - d * 3 * n, m.pos + d * 3 * n
-            width = float(np.ptp(np.concatenate([p.polygon for p in m.parts])[:, 1]))
+            width = object_width(m.parts)
             if m.cls == "car":
                 draw_band(bg, a, b, width * rng.uniform(3, 5), np.clip(rng.uniform(60, 110) + rng.normal(0, 3, 3), 0, 255), 0.2)
             elif m.cls == "airplane":

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..masks import tight_box
 from .render import WATER_TONES, draw_band, draw_buildings, draw_object, desaturate, imaging, jpeg, make_ground, smooth_noise
-from .shapes import BUILDERS, CLASS_IDS, CLASSES, Part, body_colour, place
+from .shapes import BUILDERS, CLASS_IDS, CLASSES, Part, body_colour, object_width, place
 
 # The size (px at about 1 m/px) that defines scale 1 for each class's size parameter.
 TYPICAL = {"car": 8.0, "airplane": 45.0, "ship": 60.0, "train": 150.0}
@@ -68,7 +68,7 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
         # are mostly of the target's kind
         long_body = bool(length >= 10 and rng.random() < LONG_VEHICLES)
         parts = BUILDERS["car"](rng, length, long_body)
-        width = float(np.ptp(np.concatenate([q.polygon for q in parts])[:, 1]))
+        width = object_width(parts)
         along = np.array([np.cos(heading), np.sin(heading)])
         side = np.array([-along[1], along[0]])
         if rng.random() < 0.55:  # parking rows: asphalt, side-by-side, 1-3 px gaps
@@ -128,7 +128,7 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
         objects.append(("ship", place(parts, *centre, heading), body_colour(rng, "ship")))
         side = np.array([-along[1], along[0]])
         if length < 40 and rng.random() < 0.5:  # a marina: boats moored side by side in rows
-            width = float(np.ptp(np.concatenate([q.polygon for q in parts])[:, 1]))
+            width = object_width(parts)
             for row in range(rng.integers(1, 3)):
                 row_shift = along * row * (length + rng.uniform(3, 10) * scale) * rng.choice([-1, 1])
                 for k in range(-5, 6):

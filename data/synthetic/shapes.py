@@ -170,6 +170,11 @@ BUILDERS = {"car": car, "airplane": airplane, "ship": ship, "train": train}
 SIZE_RANGES = {"car": (5.0, 12.0), "airplane": (20.0, 80.0), "ship": (15.0, 120.0), "train": (60.0, 320.0)}
 
 
+def object_width(parts: list[Part]) -> float:
+    """An object's extent across its length (its outline's span along y, in its own frame)."""
+    return float(np.ptp(np.concatenate([p.polygon for p in parts])[:, 1]))
+
+
 def place(parts: list[Part], cx: float, cy: float, heading: float) -> list[Part]:
     c, s = np.cos(heading), np.sin(heading)
     rot = np.array([[c, -s], [s, c]])
