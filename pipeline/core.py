@@ -262,7 +262,8 @@ class Session:
         self.pipe, self.cfg, self.stream = pipeline, pipeline.cfg, stream
         self.state = state if state is not None else RunState()
         self.schedule = _init_schedule(self.cfg)
-        self.tracker = MaskTracker(stream.size, self.cfg.tracker, self.state.tracker)
+        self.tracker = MaskTracker(stream.size, dataclasses.replace(self.cfg.tracker, detection_pad=self.cfg.discovery.pad),
+                                   self.state.tracker)
         # the detector runs to discover objects or to measure tracks (``detect``); a config
         # with ``discovery.enabled`` off has none
         enabled = self.cfg.discovery.enabled and (self.cfg.discovering or self.cfg.detect)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
-from trackers import CONFIRMED, LOST, KalmanBoxFilter, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
+from trackers import CONFIRMED, LOST, DiscoveryConfig, KalmanBoxFilter, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
 from trackers.tracker import DETECTION, GIVEN, MASK, TEMPLATE
 from trackers.kalman import cxcywh_to_xyxy, xyxy_to_cxcywh
 
@@ -407,6 +407,42 @@ def test_a_small_car_given_a_tight_box_is_found_again_beyond_twice_its_length():
     assert all(len(r) == 1 and r[0][0] == 1 and r[0][1] <= 2.0 for r in found), found
     lost = run(TrackerConfig(motion=MotionConfig(min_new_search=0.0)))
     assert not all(len(r) == 1 and r[0][1] <= 2.0 for r in lost), lost
+
+
+def _slow_car_errors(margin: float) -> np.ndarray:
+    """A 6 x 3 px car driving 1 px a frame along x, given at frame 1 in a box with ``margin``
+    px around it and measured by motion alone, its blobs as the pipeline detects them (the
+    trail filter of a prompted run, a gap of 2 frames): its reported centres' errors, x y,
+    frames 5-20."""
+    from trackers.discovery import PROMPTED_TRAIL
+
+    ground = _ground(seed=3)
+    box = lambda f: np.array([40 + f, 70, 46 + f, 73], float)
+    tr = MaskTracker((160, 240))
+    disc = MotionDiscovery(DiscoveryConfig(trail=PROMPTED_TRAIL))
+    errors = []
+    for f in range(1, 21):
+        img = _scene(ground, [box(f)])
+        tr.predict(f, img)
+        if f == 1:
+            tr.add([box(1) + np.array([-margin, -margin, margin, margin])])
+        tr.propose(disc(img, tr.swept_boxes(2 * disc.cfg.gap)), new_tracks=False, span=disc.cfg.gap)
+        k = len(tr.prompts())
+        res = tr.update(f, [np.zeros((4, 4), bool)] * k, np.full(k, 0.9))
+        if f >= 5:
+            errors.append(_centre(res.boxes[0]) - _centre(box(f)))
+    return np.array(errors)
+
+
+@pytest.mark.parametrize("margin", [0.0, 2.0])
+def test_a_slow_small_car_is_placed_behind_its_blob_front_with_or_without_the_users_margin(margin, monkeypatch):
+    import trackers.tracker as tracker_module
+
+    # over 2 frames the car covers 2 px of new ground: its blob is its front, whose centre is
+    # 2 px ahead of the car's (1 px with the blob's own pad)
+    assert np.abs(_slow_car_errors(margin)).max() <= 0.5
+    monkeypatch.setattr(tracker_module, "_behind_front", lambda blobs, *a: (blobs[:, :2], np.zeros(len(blobs), bool)))
+    assert _slow_car_errors(margin)[:, 0].mean() >= 1.0
 
 
 def test_masks_failing_the_gate_for_three_frames_while_motion_holds_keep_the_id():

@@ -73,6 +73,8 @@ class TrackerConfig:
     #                              track's motion measurement (2 px at least) ...
     detection_min_size: float = 1 / 3  # ... and if its longer side is at least this x the track's:
     #                                    the moving edges of a large object are parts, not it
+    detection_pad: float = 1.0  # px the detector adds around each blob (the pipeline sets
+    #                             DiscoveryConfig.pad here)
     min_visible: float = 0.3  # a track with a velocity whose predicted box is less than this inside the frame ends
     # a user's box at most this many px deep at the frame's edge holds only the part of an
     # object coming in (no object followed from orbit is that small): while it comes in, its
@@ -184,6 +186,30 @@ def _containing(blobs: np.ndarray, ref: np.ndarray, extent: np.ndarray, partial:
     lo, hi = blobs[:, 2:] - extent / 2, blobs[:, :2] + extent / 2
     held = np.clip(ref, lo, np.maximum(lo, hi))
     return np.where(partial & (lo <= hi), held, (blobs[:, :2] + blobs[:, 2:]) / 2)
+
+
+def _behind_front(blobs: np.ndarray, size: np.ndarray, velocity: np.ndarray, moved: np.ndarray,
+                  pad: float) -> tuple[np.ndarray, np.ndarray]:
+    """Object centres from the blobs [N, 4] of objects of a user's ``size`` [N, 2] that may hold
+    a margin, moving along one axis less than their length over the detector's span (``moved``
+    [N, 2] px, ``velocity`` [N, 2] for the heading). Such a blob is the object's front (the part
+    on new ground), so its centre is ahead of the object's by about half the length not yet
+    moved; the object's front edge is the blob's less the detector's ``pad``. Across the motion
+    the blob spans the object's whole width, which gives the user's margin, and so the object's
+    length inside the user's box. Returns the centres and where they apply (a blob at least as
+    long as that length holds the whole object, or a neighbour too: its own centre stands)."""
+    axis = np.argmax(moved, axis=1)
+    rows = np.arange(len(blobs))
+    body = blobs[:, 2:] - blobs[:, :2] - 2 * pad
+    margin = np.maximum(size[rows, 1 - axis] - body[rows, 1 - axis], 0.0)
+    length = np.maximum(size[rows, axis] - margin, 1.0)
+    ahead = velocity[rows, axis] > 0
+    front = np.where(ahead, blobs[rows, 2 + axis] - pad, blobs[rows, axis] + pad)
+    centres = (blobs[:, :2] + blobs[:, 2:]) / 2
+    centres[rows, axis] = front - np.where(ahead, 1, -1) * length / 2
+    applies = (((moved >= 1.0).sum(axis=1) == 1) & (moved < size).all(axis=1)
+               & (body[rows, axis] < length))
+    return centres, applies
 
 
 def _on_mask(mask: np.ndarray, offset, boxes: np.ndarray) -> np.ndarray:
@@ -366,6 +392,13 @@ class MaskTracker:
                 r = rows[matches[:, 0]]
                 k, blob = tracks[r], boxes[free[matches[:, 1]]]
                 self.motion[k] = _containing(blob, ref[matches[:, 0]], wh[r], slow[r])
+                # a user's small object whose margin no mask has measured yet (with velocity)
+                user = (sized[r] & np.isnan(self.pad[k, 0]) & (self.n_obs[k] >= 2)
+                        & (self.size[k].max(axis=1) < self.cfg.mask_min_size))
+                if user.any():
+                    placed, applies = _behind_front(blob[user], self.size[k[user]], self.mean[k[user], 4:6],
+                                                    moved[r][user], self.cfg.detection_pad)
+                    self.motion[k[user][applies]] = placed[applies]
                 self.motion_src[k] = DETECTION
                 # a user's box cut by the frame's edge (an object coming in) held only the part
                 # inside: the object is at least as large as its moving blob
