@@ -434,6 +434,24 @@ def _slow_car_errors(margin: float) -> np.ndarray:
     return np.array(errors)
 
 
+def test_behind_front_finds_the_object_inside_a_users_box_from_its_blobs_width():
+    from trackers.tracker import _behind_front
+
+    # a 6 x 3 px car at x 10-16, y 20-23 moving +x 2 px over the span: its front, x 14-16,
+    # differs from both earlier frames; the detector adds 1 px around it
+    blob = np.array([[13, 19, 17, 24]], float)
+    moved, velocity = np.array([[2.0, 0.0]]), np.array([[1.0, 0.0]])
+    for size in ([6.0, 3.0], [10.0, 7.0]):  # a tight box, and one with 2 px of margin all round
+        centres, applies = _behind_front(blob, np.array([size]), velocity, moved, 1.0)
+        assert applies[0] and np.allclose(centres[0], [13.0, 21.5]), (size, centres)
+    # moving -x: the same blob is the front of a car at x 14-20
+    centres, applies = _behind_front(blob, np.array([[6.0, 3.0]]), -velocity, moved, 1.0)
+    assert applies[0] and np.allclose(centres[0], [17.0, 21.5])
+    # a blob as long as the car holds all of it; a diagonal motion has no axis across it
+    assert not _behind_front(np.array([[9, 19, 17, 24]], float), np.array([[6.0, 3.0]]), velocity, moved, 1.0)[1][0]
+    assert not _behind_front(blob, np.array([[6.0, 3.0]]), velocity, np.array([[2.0, 1.5]]), 1.0)[1][0]
+
+
 @pytest.mark.parametrize("margin", [0.0, 2.0])
 def test_a_slow_small_car_is_placed_behind_its_blob_front_with_or_without_the_users_margin(margin, monkeypatch):
     import trackers.tracker as tracker_module
