@@ -1,0 +1,142 @@
+"""Where a run loses its rows: missed true boxes by class and size, false positives by kind.
+
+    python -m benchmarks.losses --gt GT_ROOT --pred PRED_ROOT [--iou 0.5 | --match centre --distance 5]
+                                [--json OUT]
+
+Each frame's true and reported boxes are paired one to one by the scoring rule (Hungarian on
+IoU, or on centre distance), as ``benchmarks.score`` pairs them but frame by frame (without
+motmetrics' preference for last frame's pairs, so the counts can differ from its FN and FP by
+a few rows where identities switch). Then:
+
+- a missed true box is ``off`` where a reported box overlaps it (the object is followed, but
+  the box is further from it than the rule allows) and ``none`` where none does (no track on
+  it); counted by class and by its longer side (under 8 px, under 16 px, 16 px and over);
+- a false positive (a reported box paired with nothing) is ``part`` where its centre lies in a
+  true box at least twice its area (a moving edge, one piece of a large object), ``larger``
+  where it lies in a true box of at most half its area (two touching cars in one box, a mask
+  grown over the ground), ``off`` where it lies in a true box of a similar area, and
+  ``outside`` where it lies in none (the smallest true box holding the centre is the one
+  judged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from data.mot import CLASS_NAMES, Tracks, read_mot
+from trackers.matching import iou_matrix
+
+from .score import add_matching_args, find_sequences, matching_of
+from .tracking import Matching
+
+SIZES = (8.0, 16.0)  # px: the longer side's bands, "<8", "<16", ">=16"
+FP_KINDS = ("part", "off", "larger", "outside")
+
+
+def size_band(longer: float) -> str:
+    return f"<{SIZES[0]:g}" if longer < SIZES[0] else f"<{SIZES[1]:g}" if longer < SIZES[1] else f">={SIZES[1]:g}"
+
+
+def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[int, str, str]], list[str]]:
+    """One frame's misses, as (class, size band, "off" | "none"), and its false positives' kinds."""
+    d = match.distance(gt.boxes, pred.boxes) if len(gt) and len(pred) else np.full((len(gt), len(pred)), np.nan)
+    paired_gt, paired_pred = set(), set()
+    if d.size:
+        cost = np.where(np.isnan(d), 1e9, d)
+        for i, j in zip(*linear_sum_assignment(cost)):
+            if np.isfinite(d[i, j]):
+                paired_gt.add(int(i))
+                paired_pred.add(int(j))
+    overlap = iou_matrix(gt.boxes, pred.boxes) > 0 if len(gt) and len(pred) else np.zeros((len(gt), len(pred)), bool)
+    longer = (gt.boxes[:, 2:] - gt.boxes[:, :2]).max(axis=1) if len(gt) else np.zeros(0)
+    misses = [(int(gt.classes[i]), size_band(float(longer[i])), "off" if overlap[i].any() else "none")
+              for i in range(len(gt)) if i not in paired_gt]
+    area = lambda b: np.prod(b[..., 2:] - b[..., :2], axis=-1)  # noqa: E731
+    kinds = []
+    for j in range(len(pred)):
+        if j in paired_pred:
+            continue
+        c = (pred.boxes[j, :2] + pred.boxes[j, 2:]) / 2
+        inside = np.flatnonzero(((c >= gt.boxes[:, :2]) & (c <= gt.boxes[:, 2:])).all(axis=1)) if len(gt) else []
+        if not len(inside):
+            kinds.append("outside")
+            continue
+        ratio = area(pred.boxes[j]) / area(gt.boxes[inside]).min()
+        kinds.append("part" if ratio <= 0.5 else "larger" if ratio >= 2.0 else "off")
+    return misses, kinds
+
+
+def losses(gt_root: str | Path, pred_root: str | Path, match: Matching) -> dict:
+    """Missed and false rows of every sequence found under ``gt_root`` (``benchmarks.score``'s
+    layout), totalled: {"true": {class: {band: n}}, "missed": {class: {band: {"off": n, "none":
+    n}}}, "false": {kind: n}, "sequences": [...], "missing": [...]}."""
+    true: dict = {}
+    missed: dict = {}
+    false = dict.fromkeys(FP_KINDS, 0)
+    done, missing = [], []
+    for s in find_sequences(Path(gt_root), Path(pred_root)):
+        if s.missing:
+            missing.append(s.name)
+            continue
+        gt, pred = read_mot(s.gt), read_mot(s.pred)
+        gt_frames, pred_frames = gt.by_frame(), pred.by_frame()
+        for n in sorted(set(gt_frames) | set(pred_frames)):
+            g, p = gt_frames.get(n, Tracks()), pred_frames.get(n, Tracks())
+            for c, b in zip(g.classes.tolist(), (g.boxes[:, 2:] - g.boxes[:, :2]).max(axis=1).tolist()):
+                name = CLASS_NAMES.get(c, "unknown")
+                true.setdefault(name, {}).setdefault(size_band(b), 0)
+                true[name][size_band(b)] += 1
+            m, f = frame_losses(g, p, match)
+            for c, band, why in m:
+                cell = missed.setdefault(CLASS_NAMES.get(c, "unknown"), {}).setdefault(band, {"off": 0, "none": 0})
+                cell[why] += 1
+            for kind in f:
+                false[kind] += 1
+        done.append(s.name)
+    return {"match": match.describe(), "true": true, "missed": missed, "false": false, "sequences": done,
+            "missing": missing}
+
+
+def format_losses(result: dict) -> str:
+    lines = [f"missed true boxes ({result['match']}): off = a reported box overlaps it, none = no box does",
+             f"{'class':<10}{'size':>6}{'true':>8}{'missed':>8}{'off':>7}{'none':>7}"]
+    for name, bands in sorted(result["true"].items()):
+        for band in sorted(bands, key=lambda b: (b.startswith(">"), float(b.lstrip("<>=")))):
+            cell = result["missed"].get(name, {}).get(band, {"off": 0, "none": 0})
+            lines.append(f"{name:<10}{band:>6}{bands[band]:>8}{cell['off'] + cell['none']:>8}{cell['off']:>7}{cell['none']:>7}")
+    total_true = sum(sum(b.values()) for b in result["true"].values())
+    total_missed = sum(c["off"] + c["none"] for b in result["missed"].values() for c in b.values())
+    lines.append(f"{'all':<10}{'':>6}{total_true:>8}{total_missed:>8}")
+    lines.append("false positives: " + ", ".join(f"{k} {v}" for k, v in result["false"].items())
+                 + f" (all {sum(result['false'].values())})")
+    if result["missing"]:
+        lines.append("missing: " + ", ".join(result["missing"]))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.losses", description=__doc__.split("\n\n")[0])
+    p.add_argument("--gt", required=True, help="ground-truth root (benchmarks.score's layout)")
+    p.add_argument("--pred", required=True, help="predictions root (a run's output folder)")
+    add_matching_args(p)
+    p.add_argument("--json", help="write the counts as JSON here")
+    args = p.parse_args(argv)
+    result = losses(args.gt, args.pred, matching_of(args))
+    if not result["sequences"]:
+        print(f"no sequence has both ground truth and predictions: {', '.join(result['missing']) or 'none found'}",
+              file=sys.stderr)
+        return 1
+    print(format_losses(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

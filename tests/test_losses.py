@@ -1,0 +1,53 @@
+"""benchmarks.losses: missed and false rows sorted by class, size and kind, on hand-made frames."""
+
+from benchmarks.losses import losses, main
+from benchmarks.tracking import Matching
+
+# frame, id, x, y, w, h, conf, class (the generator's layout)
+GT = [
+    (1, 1, 10, 10, 6, 3, 1, 0),  # car, reported exactly
+    (1, 2, 50, 10, 6, 3, 1, 0),  # car, reported 2 px right and 1 px down: IoU 0.29
+    (1, 3, 100, 100, 10, 10, 1, 0),  # car, nothing reported
+    (1, 4, 200, 200, 40, 40, 1, 1),  # airplane, a 10 px box on one part of it
+    (1, 6, 400, 400, 4, 4, 1, 0),  # car, a 10 px box around it
+]
+PRED = [
+    (1, 11, 10, 10, 6, 3),
+    (1, 12, 52, 11, 6, 3),
+    (1, 14, 210, 210, 10, 10),
+    (1, 15, 300, 300, 20, 20),  # on nothing
+    (1, 16, 397, 397, 10, 10),
+]
+
+
+def _roots(tmp_path):
+    (tmp_path / "gt" / "clip").mkdir(parents=True)
+    (tmp_path / "gt" / "clip" / "gt.txt").write_text("".join(",".join(map(str, r)) + ",0,-1,-1\n" for r in GT))
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "clip.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in PRED))
+    return tmp_path / "gt", tmp_path / "pred"
+
+
+def test_misses_and_false_positives_are_sorted_by_class_size_and_kind(tmp_path):
+    gt, pred = _roots(tmp_path)
+    r = losses(gt, pred, Matching("iou", 0.5))
+    assert r["true"] == {"car": {"<8": 3, "<16": 1}, "airplane": {">=16": 1}}
+    assert r["missed"] == {"car": {"<8": {"off": 2, "none": 0}, "<16": {"off": 0, "none": 1}},
+                           "airplane": {">=16": {"off": 1, "none": 0}}}
+    assert r["false"] == {"part": 1, "off": 1, "larger": 1, "outside": 1}
+    # by centres within 5 px the shifted car and the car in a larger box are found
+    r = losses(gt, pred, Matching("centre", 5.0))
+    assert r["missed"] == {"car": {"<16": {"off": 0, "none": 1}}, "airplane": {">=16": {"off": 1, "none": 0}}}
+    assert r["false"] == {"part": 1, "off": 0, "larger": 0, "outside": 1}
+
+
+def test_the_command_prints_the_table_and_refuses_an_empty_root(tmp_path, capsys):
+    gt, pred = _roots(tmp_path)
+    assert main(["--gt", str(gt), "--pred", str(pred), "--json", str(tmp_path / "l.json")]) == 0
+    out = capsys.readouterr().out
+    assert "false positives: part 1, off 1, larger 1, outside 1 (all 4)" in out
+    assert "car" in out and "airplane" in out
+    assert (tmp_path / "l.json").exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["--gt", str(gt), "--pred", str(tmp_path / "empty")]) == 1
+    assert "no sequence has both ground truth and predictions" in capsys.readouterr().err
