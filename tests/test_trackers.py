@@ -452,6 +452,27 @@ def test_behind_front_finds_the_object_inside_a_users_box_from_its_blobs_width()
     assert not _behind_front(blob, np.array([[6.0, 3.0]]), velocity, np.array([[2.0, 1.5]]), 1.0)[1][0]
 
 
+def test_one_blob_over_two_touching_users_cars_moving_together_measures_neither():
+    tr = MaskTracker((160, 240))
+    tr.add([[60, 40, 64, 47], [65, 40, 68, 46]])  # 4 x 7 and 3 x 6 px, a pixel apart
+    tr.mean[:, 4:6] = [[0.0, 2.0], [0.0, 2.0]]
+    tracks = np.arange(2)
+    places = np.array([[62.0, 45.5], [66.5, 45.0]])
+    wh = np.array([[4.0, 7.0], [3.0, 6.0]])
+    both = np.ones((2, 1), bool)
+
+    def shared(blob, may=both):
+        found, held = tr._shared_blobs(tracks, places, np.array([blob], float), wh, may)
+        return list(found), list(held)
+
+    assert shared([59, 41, 69, 50]) == ([0], [True, True])  # 9 x 9 px over both
+    assert shared([61, 44, 68, 47]) == ([], [False, False])  # smaller than 1.5 x the larger car
+    assert shared([59, 41, 64, 50]) == ([], [False, False])  # over one place only
+    assert shared([59, 41, 69, 50], np.array([[True], [False]])) == ([], [False, False])  # one may not
+    tr.mean[1, 4:6] = [0.0, -2.0]  # passing each other
+    assert shared([59, 41, 69, 50]) == ([], [False, False])
+
+
 @pytest.mark.parametrize("margin", [0.0, 2.0])
 def test_a_slow_small_car_is_placed_behind_its_blob_front_with_or_without_the_users_margin(margin, monkeypatch):
     import trackers.tracker as tracker_module

@@ -75,6 +75,8 @@ class TrackerConfig:
     #                                    the moving edges of a large object are parts, not it
     detection_pad: float = 1.0  # px the detector adds around each blob (the pipeline sets
     #                             DiscoveryConfig.pad here)
+    shared_blob_area: float = 1.5  # a blob holding the places of two users' objects moving
+    #                                together and this x larger than each is both (``_shared_blobs``)
     min_visible: float = 0.3  # a track with a velocity whose predicted box is less than this inside the frame ends
     # a user's box at most this many px deep at the frame's edge holds only the part of an
     # object coming in (no object followed from orbit is that small): while it comes in, its
@@ -387,6 +389,15 @@ class MaskTracker:
                 radius = self._search_radius()[t]
             dist = np.linalg.norm(ref[:, None] - centres[free][None], axis=2) / radius[:, None]
             dist[too_small[rows][:, free]] = np.inf
+            if stage is has_motion:
+                shared, held = self._shared_blobs(t, ref, boxes[free], wh[rows], np.isfinite(dist) & sized[rows][:, None])
+                if len(shared):
+                    # each keeps its own template place, supported by the blob (it moves)
+                    self.motion_src[t[held]] = DETECTION
+                    left = np.setdiff1d(np.arange(len(free)), shared)
+                    free, rows, ref, dist = free[left], rows[~held], ref[~held], dist[~held][:, left]
+                    if not len(rows) or not len(free):
+                        continue
             matches, _, _ = assign(dist, max_cost=1.0)
             if len(matches):
                 r = rows[matches[:, 0]]
@@ -412,6 +423,31 @@ class MaskTracker:
             free = np.delete(free, matches[:, 1])
         self._prompts = None
         return free
+
+    def _shared_blobs(self, tracks: np.ndarray, places: np.ndarray, blobs: np.ndarray, wh: np.ndarray,
+                      may: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Blobs of touching users' objects: a blob that holds the motion ``places`` [T, 2] of two
+        or more of ``tracks`` (where ``may`` [T, B] allows; users' objects, whose sizes are their
+        own) moving together (velocities within ``group_velocity`` x the faster one's speed, 1 px
+        a frame at least) and is ``shared_blob_area`` x larger than the largest of their boxes
+        ``wh`` [T, 2]: two cars a pixel apart show as one blob, whose centre lies between them,
+        so it measures neither. Returns the shared blobs' indices and the tracks [T] they hold.
+        (Discovered tracks are left out: the moving edges of one large object share its blobs,
+        and joining them is ``co_moving``'s.)"""
+        cfg = self.cfg
+        inside = ((places[:, None] >= blobs[None, :, :2]) & (places[:, None] <= blobs[None, :, 2:])).all(axis=2) & may
+        area = np.prod(blobs[:, 2:] - blobs[:, :2], axis=1)
+        velocity = self.mean[tracks, 4:6]
+        shared = []
+        for b in np.flatnonzero(inside.sum(axis=0) >= 2):
+            members = np.flatnonzero(inside[:, b])
+            v = velocity[members]
+            spread = np.linalg.norm(v[:, None] - v[None], axis=2).max()
+            together = spread <= max(cfg.group_min_velocity, cfg.group_velocity * np.linalg.norm(v, axis=1).max())
+            if together and area[b] >= cfg.shared_blob_area * np.prod(wh[members], axis=1).max():
+                shared.append(b)
+        shared = np.array(shared, np.int64)
+        return shared, inside[:, shared].any(axis=1)
 
     def _at_edge(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
         """[N]: the box reaches the frame's edge (``within`` px of it)."""
