@@ -16,7 +16,8 @@ a few rows where identities switch). Then:
   where it lies in a true box of at most half its area (two touching cars in one box, a mask
   grown over the ground), ``off`` where it lies in a true box of a similar area, and
   ``outside`` where it lies in none (the smallest true box holding the centre is the one
-  judged).
+  judged). Kinds compare areas: where the annotation holds a margin around the object, an
+  object's own box off the annotation's centre counts as a ``part``.
 """
 
 from __future__ import annotations
