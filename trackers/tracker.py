@@ -325,7 +325,9 @@ class MaskTracker:
         span: frames between the images the detector compared. A discovered object that moved
         less than its own size over them shows only its front in a difference image: its blob
         then places the object (which holds it) nearest to the template's or the prediction's
-        place, instead of at the blob's centre."""
+        place, instead of at the blob's centre; a user's small object that no mask has measured
+        yet lies behind its blob's front (``_behind_front``). A blob over the template
+        places of touching users' objects measures none of them (``_shared_blobs``)."""
         boxes = check_boxes(boxes, "proposals")
         if len(boxes) == 0:
             return np.zeros(0, np.int64)
@@ -427,12 +429,12 @@ class MaskTracker:
     def _shared_blobs(self, tracks: np.ndarray, places: np.ndarray, blobs: np.ndarray, wh: np.ndarray,
                       may: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blobs of touching users' objects: a blob that holds the motion ``places`` [T, 2] of two
-        or more of ``tracks`` (where ``may`` [T, B] allows; users' objects, whose sizes are their
-        own) moving together (velocities within ``group_velocity`` x the faster one's speed, 1 px
+        or more of ``tracks`` (where ``may`` [T, B] allows: the association passes users' objects
+        within their gates) moving together (velocities within ``group_velocity`` x the faster one's speed, 1 px
         a frame at least) and is ``shared_blob_area`` x larger than the largest of their boxes
         ``wh`` [T, 2]: two cars a pixel apart show as one blob, whose centre lies between them,
         so it measures neither. Returns the shared blobs' indices and the tracks [T] they hold.
-        (Discovered tracks are left out: the moving edges of one large object share its blobs,
+        (Discovered tracks are not passed: the moving edges of one large object share its blobs,
         and joining them is ``co_moving``'s.)"""
         cfg = self.cfg
         inside = ((places[:, None] >= blobs[None, :, :2]) & (places[:, None] <= blobs[None, :, 2:])).all(axis=2) & may
