@@ -626,6 +626,36 @@ def test_detections_are_shared_out_one_per_track():
     assert np.allclose(tr.motion, [[63, 54], [75, 54]])
 
 
+def test_a_large_young_track_does_not_take_the_look_alike_behind_it():
+    """The same column at 5 x the size (35 px objects, matched on frames shrunk to the
+    24 px template): a large object's wide first search (twice its length) reaches a
+    look-alike too (a rail bed beside a thin train), and its places are matched back as well."""
+    from trackers.motion import MotionConfig
+
+    rng = np.random.default_rng(3)
+    car = np.kron(rng.uniform(60, 200, (7, 7)), np.ones((5, 5))).astype(np.float32)
+    twin = car.copy()
+    twin[5:15, 20:30] += 60  # shrunk to the template's size, a smaller difference fades
+    ground = np.full((200, 400), 120, np.float32)
+
+    def frame(a_at, c_at, a_patch):
+        img = ground.copy()
+        for (x, y), p in ((a_at, a_patch), (c_at, twin)):
+            img[y - 17 : y + 18, x - 17 : x + 18] = p
+        return np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+    prev = frame((200, 100), (140, 100), car)
+    cur = frame((250, 100), (190, 100), car + rng.normal(0, 40, car.shape).astype(np.float32))
+    box = np.array([[182.5, 82.5, 217.5, 117.5]])
+    for backward in (0.0, 0.25):
+        tr = MaskTracker((200, 400), TrackerConfig(motion=MotionConfig(backward=backward, platform=False)))
+        tr.predict(1, prev)
+        tr.add(box)
+        tr.update(1, [np.zeros((2, 2), bool)], [0.9])
+        tr.predict(2, cur)
+        assert np.allclose(tr.motion[0], [190, 100] if backward == 0 else [250, 100], atol=3.0), (backward, tr.motion)
+
+
 def test_a_young_track_does_not_take_the_look_alike_behind_it():
     """A column of cars: the one behind (C) looks more like the object's last patch than the
     object's own noisy new patch does, and lies inside the wide search of a track without

@@ -610,12 +610,11 @@ class MaskTracker:
             wh = before[idx, 2:] - before[idx, :2]
             longer = wh.max(axis=1)
             if mcfg.backward > 0:
-                # without a velocity the search is wide, and a column of look-alike cars offers
-                # the neighbour's place: keep the places that match back onto the object (a
-                # discovered track has its blobs to correct it, a user's box has not yet; objects
-                # over max_template are matched shrunk and have no look-alike column)
-                young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0])
-                                       & (longer <= mcfg.max_template))
+                # without a velocity the search is wide (twice the object's length), and a column
+                # of look-alike cars offers the neighbour's place, a rail bed or a road a thin
+                # train's or a ship's: keep the places that match back onto the object (a
+                # discovered track has its blobs to correct it, a user's box has not yet)
+                young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0]))
                 err = backward_error(self._gray, gray, before[idx[young]], centres[young], radii[young], mcfg)
                 ok = err <= np.maximum(mcfg.backward * longer[young], 2.0)[:, None]
                 scores[young] = np.where(ok, scores[young], np.nan)
