@@ -33,7 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from data.mot import CLASS_NAMES, Tracks, read_mot
 from trackers.matching import iou_matrix
 
-from .score import add_matching_args, find_sequences, matching_of
+from .score import add_roots_args, find_sequences, matching_of
 from .tracking import Matching
 
 SIZES = (8.0, 16.0)  # px: the longer side's bands, "<8", "<16", ">=16"
@@ -90,9 +90,8 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching) -> dict:
         for n in sorted(set(gt_frames) | set(pred_frames)):
             g, p = gt_frames.get(n, Tracks()), pred_frames.get(n, Tracks())
             for c, b in zip(g.classes.tolist(), (g.boxes[:, 2:] - g.boxes[:, :2]).max(axis=1).tolist()):
-                name = CLASS_NAMES.get(c, "unknown")
-                true.setdefault(name, {}).setdefault(size_band(b), 0)
-                true[name][size_band(b)] += 1
+                bands, band = true.setdefault(CLASS_NAMES.get(c, "unknown"), {}), size_band(b)
+                bands[band] = bands.get(band, 0) + 1
             m, f = frame_losses(g, p, match)
             for c, band, why in m:
                 cell = missed.setdefault(CLASS_NAMES.get(c, "unknown"), {}).setdefault(band, {"off": 0, "none": 0})
@@ -123,9 +122,7 @@ def format_losses(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.losses", description=__doc__.split("\n\n")[0])
-    p.add_argument("--gt", required=True, help="ground-truth root (benchmarks.score's layout)")
-    p.add_argument("--pred", required=True, help="predictions root (a run's output folder)")
-    add_matching_args(p)
+    add_roots_args(p)
     p.add_argument("--json", help="write the counts as JSON here")
     args = p.parse_args(argv)
     result = losses(args.gt, args.pred, matching_of(args))

@@ -241,6 +241,13 @@ def write_report(result: dict, out: Path) -> Path:
     return path
 
 
+def add_roots_args(p: argparse.ArgumentParser) -> None:
+    """--gt and --pred roots, and how boxes pair (``add_matching_args``)."""
+    p.add_argument("--gt", required=True, help="ground-truth root")
+    p.add_argument("--pred", required=True, help="predictions root (a run's output folder, or SEQ.txt files)")
+    add_matching_args(p)
+
+
 def add_matching_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iou", type=float, default=0.5, help="match threshold (SAT-MTB evaluations use 0.3)")
     p.add_argument("--match", choices=["iou", "centre"], default="iou",
@@ -254,9 +261,7 @@ def matching_of(args) -> Matching:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.score", description=__doc__.split("\n\n")[0])
-    p.add_argument("--gt", required=True, help="ground-truth root")
-    p.add_argument("--pred", required=True, help="predictions root")
-    add_matching_args(p)
+    add_roots_args(p)
     p.add_argument("--json", help="write the scores as JSON here")
     p.add_argument("--report", help="write a markdown report with plots into this folder")
     args = p.parse_args(argv)
