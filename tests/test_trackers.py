@@ -870,6 +870,28 @@ def test_many_moving_edges_of_a_long_object_join_under_a_less_sure_mask():
     assert len(group([100, 116, 132], 40)) == 0
 
 
+def test_moving_edges_close_together_are_probed_as_an_object_of_parts():
+    """Two 6 px tracks 4 px apart, moving 2 px a frame together: the changing texture in the
+    middle of a faint 34 px object whose ends show no change. Their union (16 px) is shorter than
+    an object of parts, so the probe reaches group_min_size each way around it; a confident
+    mask of the object inside it joins them, a mask of the two tracks alone (under
+    group_min_size) does not."""
+    tr = _moving_edges([[110, 50, 116, 56], [120, 50, 126, 56]], [2, 2])
+    groups, boxes = tr.co_moving()
+    assert [sorted(g.tolist()) for g in groups] == [[0, 1]]
+    mid = [(114 + 130) / 2, 53]  # the union at frame 3: [114, 50, 130, 56]
+    assert np.allclose(boxes, [[mid[0] - 16 - 3.2, mid[1] - 16 - 3.2, mid[0] + 16 + 3.2, mid[1] + 16 + 3.2]], atol=0.5)
+    offsets = np.zeros((1, 2))
+    assert len(tr.join(groups, [_box_mask([113, 50, 131, 56])], [0.9], offsets, boxes)) == 0 and len(tr) == 2
+    ship = [105, 46, 139, 60]
+    ended = tr.join(groups, [_box_mask(ship)], [0.9], offsets, boxes)
+    assert len(ended) == 1 and len(tr) == 1 and np.allclose(tr.predicted_boxes()[0], ship)
+    # an object of parts at least as long is probed over the members' union, as before
+    long = _moving_edges([[100, 50, 106, 56], [130, 50, 136, 56]], [2, 2])
+    (probe,) = long.co_moving()[1]
+    assert np.allclose(probe[2:] - probe[:2], [36 * 1.2, 6 + 2 * 2], atol=0.5)  # not grown across
+
+
 def test_only_tracks_slower_than_their_own_size_group_as_moving_edges():
     """A blob of an object that moved more than its own size over the detector's span is the
     whole object, not the edge of a larger one: two 8 px tracks moving 3 px a frame together

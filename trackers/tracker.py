@@ -100,7 +100,7 @@ class TrackerConfig:
     group_min_velocity: float = 1.0  # px a frame: the velocity tolerance's floor
     group_gap: float = 6.0
     group_lateral: float = 1.0  # ... and across their heading within this x the longer side
-    group_min_size: float = 32.0  # px: the longer side of a group's box at least (an object of parts)
+    group_min_size: float = 32.0  # px: an object of parts is this long at least (probes reach it each way, masks must)
     group_max_size: float = 400.0  # px: ... and at most this (a 400 m ship at 1 m a pixel)
     group_score: float = 0.7  # the probing mask's predicted IoU must reach this to join a group ...
     # ... or this where the mask holds group_many members or more and its longer side reaches
@@ -479,7 +479,8 @@ class MaskTracker:
 
     def co_moving(self, span: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
         """Groups of discovered tracks (row indices) that move together near each other, and a
-        prompt over each group (their boxes' union, widened by a tenth, inside the frame): a
+        prompt over each group (their boxes' union, grown to ``group_min_size`` each way around
+        its centre where it is shorter, widened by a tenth, inside the frame): a
         train or an airplane slower than its own length shows in the difference images as blobs
         at its moving edges, and each blob starts a track. ``span``: frames between the images
         the detector compared; only tracks that moved less than their own size over it can be
@@ -512,8 +513,18 @@ class MaskTracker:
         groups, boxes = [], []
         for k in range(n):
             g = np.flatnonzero(label == k)
+            if len(g) < 2:
+                continue
             union = np.r_[box[g, :2].min(axis=0), box[g, 2:].max(axis=0)]
-            if len(g) > 1 and cfg.group_min_size <= (union[2:] - union[:2]).max() <= cfg.group_max_size:
+            if (union[2:] - union[:2]).max() < cfg.group_min_size:
+                # members nearer together than an object of parts is long may lie inside one
+                # whose ends show no change (a dark ship on dark water changes only where its
+                # deck's texture moves): the probe is that long each way around them at least,
+                # for the mask to take the object in
+                mid = (union[:2] + union[2:]) / 2
+                reach_out = np.maximum((union[2:] - union[:2]) / 2, cfg.group_min_size / 2)
+                union = np.r_[mid - reach_out, mid + reach_out]
+            if (union[2:] - union[:2]).max() <= cfg.group_max_size:
                 # widened, so that an object reaching the members' outer edges does not fill it
                 room = np.maximum(0.1 * (union[2:] - union[:2]), 2.0)
                 groups.append(rows[g])
