@@ -870,22 +870,40 @@ def test_many_moving_edges_of_a_long_object_join_under_a_less_sure_mask():
     assert len(group([100, 116, 132], 40)) == 0
 
 
+def _blob_edges(first, steps, frames=3, shape=(200, 300)) -> MaskTracker:
+    """Like ``_moving_edges``, but every frame measured by its blobs alone (the masks empty, as
+    a faint object's are): no track's own mask ever measured it."""
+    tr = MaskTracker(shape)
+    tr.predict(1)
+    tr.add(first, confirmed=True, sized=False)
+    none = [np.zeros(shape, bool)] * len(first)
+    for f in range(1, frames):
+        if f > 1:
+            tr.propose([np.add(b, [d * (f - 1), 0, d * (f - 1), 0]) for b, d in zip(first, steps)], new_tracks=False)
+        tr.update(f, none, [0.9] * len(first))
+        tr.predict(f + 1)
+    return tr
+
+
 def test_moving_edges_close_together_are_probed_as_an_object_of_parts():
-    """Two 6 px tracks 4 px apart, moving 2 px a frame together: the changing texture in the
-    middle of a faint 34 px object whose ends show no change. Their union (16 px) is shorter than
-    an object of parts, so the probe reaches group_min_size each way around it; a confident
-    mask of the object inside it joins them, a mask of the two tracks alone (under
-    group_min_size) does not."""
-    tr = _moving_edges([[110, 50, 116, 56], [120, 50, 126, 56]], [2, 2])
+    """Two 6 px blob tracks 4 px apart, moving 2 px a frame together: the changing texture in
+    the middle of a faint 34 px object whose ends show no change. Their union (16 px) is shorter
+    than an object of parts, so the probe reaches group_min_size each way around it; a
+    confident mask of the object inside it joins them, a mask of the two blobs alone (under
+    group_min_size) does not. Tracks that their own masks measured are objects: no grown probe."""
+    tr = _blob_edges([[110, 50, 116, 56], [120, 50, 126, 56]], [2, 2])
+    assert np.isnan(tr.ref_area).all()
     groups, boxes = tr.co_moving()
     assert [sorted(g.tolist()) for g in groups] == [[0, 1]]
-    mid = [(114 + 130) / 2, 53]  # the union at frame 3: [114, 50, 130, 56]
-    assert np.allclose(boxes, [[mid[0] - 16 - 3.2, mid[1] - 16 - 3.2, mid[0] + 16 + 3.2, mid[1] + 16 + 3.2]], atol=0.5)
+    mid = (tr.corrected_boxes()[:, :2].min(axis=0) + tr.corrected_boxes()[:, 2:].max(axis=0)) / 2
+    assert np.allclose(boxes, [np.r_[mid - 16 - 3.2, mid + 16 + 3.2]], atol=0.5)
     offsets = np.zeros((1, 2))
     assert len(tr.join(groups, [_box_mask([113, 50, 131, 56])], [0.9], offsets, boxes)) == 0 and len(tr) == 2
     ship = [105, 46, 139, 60]
     ended = tr.join(groups, [_box_mask(ship)], [0.9], offsets, boxes)
     assert len(ended) == 1 and len(tr) == 1 and np.allclose(tr.predicted_boxes()[0], ship)
+    # the same pair measured by its masks (two cars a car's length apart): no probe
+    assert _moving_edges([[110, 50, 116, 56], [120, 50, 126, 56]], [2, 2]).co_moving()[0] == []
     # an object of parts at least as long is probed over the members' union, as before
     long = _moving_edges([[100, 50, 106, 56], [130, 50, 136, 56]], [2, 2])
     (probe,) = long.co_moving()[1]

@@ -519,8 +519,11 @@ class MaskTracker:
             if (union[2:] - union[:2]).max() < cfg.group_min_size:
                 # members nearer together than an object of parts is long may lie inside one
                 # whose ends show no change (a dark ship on dark water changes only where its
-                # deck's texture moves): the probe is that long each way around them at least,
-                # for the mask to take the object in
+                # deck's texture moves; no mask ever measured such a blob's track): the probe
+                # is that long each way around them at least, for the mask to take it in. A
+                # member that its own masks measured is an object, not a part of one
+                if not np.isnan(self.ref_area[rows[g]]).all():
+                    continue
                 mid = (union[:2] + union[2:]) / 2
                 reach_out = np.maximum((union[2:] - union[:2]) / 2, cfg.group_min_size / 2)
                 union = np.r_[mid - reach_out, mid + reach_out]
