@@ -479,8 +479,9 @@ class MaskTracker:
 
     def co_moving(self, span: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
         """Groups of discovered tracks (row indices) that move together near each other, and a
-        prompt over each group (their boxes' union, grown to ``group_min_size`` each way around
-        its centre where it is shorter, widened by a tenth, inside the frame): a
+        prompt over each group (their boxes' union, widened by a tenth, inside the frame; a union
+        shorter than ``group_min_size`` is grown to it each way around its centre, and probed
+        only where no member's own mask has measured it): a
         train or an airplane slower than its own length shows in the difference images as blobs
         at its moving edges, and each blob starts a track. ``span``: frames between the images
         the detector compared; only tracks that moved less than their own size over it can be
