@@ -525,9 +525,8 @@ class MaskTracker:
                 # member that its own masks measured is an object, not a part of one
                 if not np.isnan(self.ref_area[rows[g]]).all():
                     continue
-                mid = (union[:2] + union[2:]) / 2
-                reach_out = np.maximum((union[2:] - union[:2]) / 2, cfg.group_min_size / 2)
-                union = np.r_[mid - reach_out, mid + reach_out]
+                union = _centred((union[None, :2] + union[None, 2:]) / 2,
+                                 np.maximum(union[None, 2:] - union[None, :2], cfg.group_min_size))[0]
             if (union[2:] - union[:2]).max() <= cfg.group_max_size:
                 # widened, so that an object reaching the members' outer edges does not fill it
                 room = np.maximum(0.1 * (union[2:] - union[:2]), 2.0)
