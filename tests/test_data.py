@@ -471,6 +471,60 @@ def test_training_windows_hold_aerial_cars_as_well_as_buses_and_trucks():
     assert (aspects <= 0.39).mean() >= 0.15  # buses, vans and trucks
 
 
+def test_a_buses_roof_reaches_its_long_edges():
+    """Seen from above, a bus's side windows are under its roof, out of sight: along its long
+    edges the body is as bright as along its middle. (Dark rows of windows inside both edges
+    taught the model that a dark band beside a bright roof, a real bus's shadow, is the bus.)"""
+    from data.synthetic.render import draw_object
+    from data.synthetic.shapes import car, object_width, place
+
+    ratios = []
+    for k in range(30):
+        rng = np.random.default_rng([11, k])
+        parts = car(rng, 60.0, long_body=True)
+        half = object_width(parts) / 2
+        image = np.full((96, 96, 3), 90, np.float32)
+        mask, x0, y0 = draw_object(image, place(parts, 48.0, 48.0, 0.0), np.array([225.0, 225, 225]), rng=rng)
+        full = np.zeros((96, 96), bool)
+        full[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]] = mask
+        grey = image.mean(axis=2)
+        ys, xs = np.mgrid[:96, :96] + 0.5
+        along = np.abs(xs - 48) < 18  # the middle 60% of its length
+        edges = full & along & (np.abs(ys - 48) > half - 0.3 * half) & (np.abs(ys - 48) < half - 1)
+        middle = full & along & (np.abs(ys - 48) < 0.3 * half)
+        assert edges.sum() >= 20 and middle.sum() >= 20
+        ratios.append(np.median(grey[edges]) / np.median(grey[middle]))
+    assert min(ratios) > 0.75
+
+
+def test_parked_long_vehicles_stand_a_fraction_of_their_width_apart_and_some_rows_are_fleets():
+    """A depot's buses stand a third of their width apart or less, not two widths (gaps drawn in
+    cars' units); some rows are a fleet of one paint, told apart only by the gaps between them."""
+    import cv2
+    from scipy.ndimage import distance_transform_edt
+
+    from data.synthetic.patches import sample_patch
+
+    gaps, fleets, rows = [], 0, 0
+    for k in range(400):
+        p = sample_patch(np.random.default_rng([9, k]), 128, classes=("car",))
+        if len(p.masks) < 4:
+            continue
+        rows += 1
+        target = p.masks[0]
+        ys, xs = np.nonzero(target)
+        (_, _), (w, h), _ = cv2.minAreaRect(np.c_[xs, ys].astype(np.float32))
+        # a vehicle's paint: the upper quartile of its pixels (past its windows and shading)
+        paint = [np.percentile(p.image[m], 75, axis=0) for m in p.masks if m.sum() >= 20]
+        if len(paint) >= 4 and np.mean([np.abs(c - paint[0]).max() < 30 for c in paint[1:]]) >= 0.75:
+            fleets += 1
+        if max(w, h) >= 30 and min(w, h) / max(w, h) <= 0.39:  # a bus, van or truck
+            gaps.append(distance_transform_edt(~target)[p.masks[1:].any(axis=0)].min() / min(w, h))
+    assert len(gaps) >= 10 and rows >= 60
+    assert np.median(gaps) < 0.5
+    assert fleets / rows >= 0.1
+
+
 def test_training_windows_cast_shadows_from_faint_to_near_black():
     """A real sunny car park's shadows between parked buses are near black; a hazy day's are
     faint. Right beside a window's target (where its shadow falls), the darkest ground is a fifth

@@ -25,6 +25,13 @@ LONG_VEHICLES = 0.35  # the share of buses, vans and trucks among vehicles of 10
 # near-black gaps of a sunny car park (a row of real buses: roofs at 230-240 grey, the shadows
 # between them at 5-30)
 SHADOW_STRENGTH = (0.3, 0.95)
+# the gap between vehicles parked side by side, in widths of the vehicle (log-uniform): a car
+# park's 0.3-1 m between cars and buses; a bus row whose gaps were drawn in cars' units (as
+# before) stood two of its widths apart, where a real depot's buses stand a third of one apart
+ROW_GAP_WIDTHS = (0.12, 0.8)
+# the share of parking rows that are a fleet: every vehicle of the target's paint (a depot's
+# school buses, a rental or dealer's lot), told apart only by the gaps and shadows between them
+FLEETS = 0.35
 
 
 @dataclass
@@ -71,23 +78,44 @@ def sample_patch(rng: np.random.Generator, size: int = 128, classes=CLASSES, wei
         width = object_width(parts)
         along = np.array([np.cos(heading), np.sin(heading)])
         side = np.array([-along[1], along[0]])
-        if rng.random() < 0.55:  # parking rows: asphalt, side-by-side, 1-3 px gaps
+        if rng.random() < 0.55:  # parking rows: asphalt, side by side
             asphalt = np.clip(rng.uniform(60, 130) + rng.normal(0, 4, 3), 0, 255)
             img += (asphalt - img) * rng.uniform(0.5, 1.0)
-            offsets = []
+            colour = body_colour(rng, "car")
+            objects.append(("car", place(parts, *centre, heading), colour))
+            fleet = rng.random() < FLEETS
+
+            def neighbour():
+                kind = long_body if rng.random() < 0.8 else not long_body
+                nb = BUILDERS["car"](rng, length * rng.uniform(0.85, 1.15), kind)
+                if kind != long_body:  # a car among buses, or a bus among cars, as wide as its row
+                    nb = BUILDERS["car"](rng, length * width / object_width(nb), kind)
+                return nb
+
+            def park(nb, off):
+                if rng.random() < 0.25:  # an empty bay
+                    return
+                h2 = heading + (np.pi if rng.random() < 0.2 else 0) + rng.normal(0, 0.02)
+                nb_colour = np.clip(colour + rng.normal(0, 6, 3), 0, 255) if fleet else body_colour(rng, "car")
+                objects.append(("car", place(nb, *(centre + off + along * rng.normal(0, 0.05) * length), h2), nb_colour))
+
             for row in range(rng.integers(1, 3)):
                 row_shift = along * row * (length + rng.uniform(2, 6) * scale)
-                for k in range(-4, 5):
-                    gap = rng.uniform(1, 3) * scale
-                    if row == 0 and k == 0:
-                        continue
-                    if rng.random() < 0.75:
-                        offsets.append(row_shift + side * k * (width + gap) + along * rng.normal(0, 0.05) * length)
-            objects.append(("car", place(parts, *centre, heading), body_colour(rng, "car")))
-            for off in offsets:
-                h2 = heading + (np.pi if rng.random() < 0.2 else 0) + rng.normal(0, 0.02)
-                nb = BUILDERS["car"](rng, length * rng.uniform(0.85, 1.15), long_body if rng.random() < 0.8 else not long_body)
-                objects.append(("car", place(nb, *(centre + off), h2), body_colour(rng, "car")))
+                first_half = width / 2
+                if row > 0:  # the bay in line with the target
+                    nb = neighbour()
+                    first_half = object_width(nb) / 2
+                    park(nb, row_shift)
+                for direction in (-1, 1):
+                    # walk outwards, each neighbour a gap beyond the last
+                    reach, last_half = 0.0, first_half
+                    for _ in range(4):
+                        nb = neighbour()
+                        half = object_width(nb) / 2
+                        gap = ROW_GAP_WIDTHS[0] * width * np.exp(rng.uniform(0, np.log(ROW_GAP_WIDTHS[1] / ROW_GAP_WIDTHS[0])))
+                        reach += last_half + gap + half
+                        last_half = half
+                        park(nb, row_shift + side * direction * reach)
         else:  # a road with traffic ahead and behind
             road_w = width * rng.uniform(2.5, 6)
             asphalt = np.clip(rng.uniform(55, 120) + rng.normal(0, 4, 3), 0, 255)

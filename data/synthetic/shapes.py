@@ -78,10 +78,21 @@ def car(rng: np.random.Generator, length: float, long_body: bool | None = None) 
                               colour=_CARGO[rng.integers(len(_CARGO))] + rng.normal(0, 6, 3)))
             parts.append(Part(np.array([[length / 2 - cab * 0.35, -width * 0.4], [length / 2 - cab * 0.1, -width * 0.38],
                                         [length / 2 - cab * 0.1, width * 0.38], [length / 2 - cab * 0.35, width * 0.4]]), colour=_glass(rng)))
-        else:  # bus or van: a roof with a row of windows along each side
-            parts.append(Part(_rounded_rect(length * 0.9, width * 0.7, 1.0), rng.uniform(0.85, 1.1)))
-            for side in (-1, 1):
-                parts.append(Part(_rounded_rect(length * 0.8, width * 0.12, 0.3) + [0, side * width * 0.4], colour=_glass(rng)))
+        else:  # bus or van from above: its roof reaches the body's edge (the side windows are
+            # under it, out of sight), a windscreen across the front, maybe a bonnet ahead of it,
+            # roof hatches and air-conditioning boxes; a school bus's roof is white on a coloured body
+            bonnet = length * (rng.uniform(0.06, 0.16) if rng.random() < 0.4 else 0.0)
+            screen = length * rng.uniform(0.03, 0.06)
+            roof = length * 0.97 - bonnet - screen
+            rx = -length / 2 + length * 0.015 + roof / 2
+            white = np.clip(rng.uniform(215, 245) + rng.normal(0, 4, 3), 0, 255) if rng.random() < 0.3 else None
+            parts.append(Part(_rounded_rect(roof, width * rng.uniform(0.86, 0.96), 1.0) + [rx, 0], rng.uniform(0.9, 1.1), white))
+            sx = rx + roof / 2
+            parts.append(Part(np.array([[sx, -width * 0.42], [sx + screen, -width * 0.4], [sx + screen, width * 0.4], [sx, width * 0.42]]),
+                              colour=_glass(rng)))
+            for _ in range(rng.integers(0, 4)):
+                hatch = _rounded_rect(length * rng.uniform(0.05, 0.12), width * rng.uniform(0.3, 0.5), 0.3)
+                parts.append(Part(hatch + [rx + roof * rng.uniform(-0.4, 0.4), 0], rng.choice([0.7, 1.25]), white))
     return parts
 
 
