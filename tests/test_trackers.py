@@ -870,10 +870,10 @@ def test_many_moving_edges_of_a_long_object_join_under_a_less_sure_mask():
     assert len(group([100, 116, 132], 40)) == 0
 
 
-def _blob_edges(first, steps, frames=3, shape=(200, 300)) -> MaskTracker:
+def _blob_edges(first, steps, frames=3, shape=(200, 300), config=None) -> MaskTracker:
     """Like ``_moving_edges``, but every frame measured by its blobs alone (the masks empty, as
     a faint object's are): no track's own mask ever measured it."""
-    tr = MaskTracker(shape)
+    tr = MaskTracker(shape, config)
     tr.predict(1)
     tr.add(first, confirmed=True, sized=False)
     none = [np.zeros(shape, bool)] * len(first)
@@ -923,13 +923,28 @@ def test_only_tracks_slower_than_their_own_size_group_as_moving_edges():
 
 
 def test_no_group_spans_more_than_the_largest_moving_object():
-    """Two slow 70 px tracks 360 px apart are near enough (6 x 70 px) to group, but their union
-    (500 px) is larger than any moving object (``group_max_size``): no probe."""
+    """Two slow 70 px blob tracks 360 px apart are near enough (6 x 70 px) to group, but their
+    union (500 px) is larger than any moving object (``group_max_size``): no probe."""
     def pair(cfg):
-        tr = _moving_edges([[100, 50, 170, 120], [530, 50, 600, 120]], [2, 2], (300, 700), cfg)
+        tr = _blob_edges([[100, 50, 170, 120], [530, 50, 600, 120]], [2, 2], shape=(300, 700), config=cfg)
         return tr.co_moving(span=2)[0]
     assert pair(TrackerConfig()) == []
     assert len(pair(TrackerConfig(group_max_size=600))) == 1
+
+
+def test_an_object_its_masks_measured_reaches_its_own_length_and_a_part_six_times_its():
+    """A slow 68 px object that its own masks measured (a ship its edges joined into) and an
+    8 px track on its way, both moving 2 px a frame along x. A part lies up to 6 x its length
+    from the rest of its object; the object itself reaches its own length: 40 px beyond its end
+    the 8 px track may be its part (within 6 x 8 px), 150 px beyond it is a car on the same road
+    (before, 6 x 68 px reached it, and a mask of the ground between them joined the two)."""
+    def groups(gap):
+        tr = _moving_edges([[100, 50, 168, 90], [168 + gap, 66, 176 + gap, 74]], [2, 2], (200, 500))
+        assert not np.isnan(tr.ref_area).any()
+        return [sorted(g.tolist()) for g in tr.co_moving()[0]]
+    assert groups(40) == [[0, 1]]
+    assert groups(60) == [[0, 1]]  # within the object's own 68 px
+    assert groups(150) == []
 
 
 def test_tracks_moving_together_group_along_their_way_not_across_it():

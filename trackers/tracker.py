@@ -498,7 +498,14 @@ class MaskTracker:
         faster = np.maximum(speed[:, None], speed[None])
         same = np.linalg.norm(v[:, None] - v[None], axis=2) <= np.maximum(cfg.group_velocity * faster, cfg.group_min_velocity)
         gap = np.maximum(np.maximum(box[:, None, :2] - box[None, :, 2:], box[None, :, :2] - box[:, None, 2:]), 0).max(axis=2)
-        near = gap <= cfg.group_gap * np.maximum(longer[:, None], longer[None])
+        # a part (a blob, or a mask shorter than an object of parts) may lie up to group_gap x
+        # its length from the rest of its object; a member whose own masks measured it at an
+        # object's length is the object already, and reaches no further than its length (a
+        # joined ship's 6 x 68 px reached a car on the next road, 240 px away, and a mask of the
+        # ground between them joined the two)
+        part = np.isnan(self.ref_area[rows]) | (longer < cfg.group_min_size)
+        reach_of = longer * np.where(part, cfg.group_gap, 1.0)
+        near = gap <= np.maximum(reach_of[:, None], reach_of[None])
         # ... and along their way: a slow object's moving edges lie on its path (its front and
         # back, a wing's edge beside the fuselage), while a car on the next road at the same
         # speed lies across it. Across the pair's mean heading, the boxes' extents are at most
