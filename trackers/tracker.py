@@ -94,10 +94,12 @@ class TrackerConfig:
     resize_frames: int = 3
     resize_tolerance: float = 0.15
     # discovered tracks that move together (velocities within this x the faster one's speed, 1 px
-    # at least) and near each other (boxes within this x the longer side) may be the moving
-    # edges of one object: ``co_moving`` groups them for a probing mask over them all
+    # at least) and near each other may be the moving edges of one object: ``co_moving`` groups
+    # them for a probing mask over them all
     group_velocity: float = 0.25
     group_min_velocity: float = 1.0  # px a frame: the velocity tolerance's floor
+    # a part (a blob, or a mask under group_min_size) reaches this x its longer side; a member
+    # its own masks measured at group_min_size or more is an object and reaches 1 x its own
     group_gap: float = 6.0
     group_lateral: float = 1.0  # ... and across their heading within this x the longer side
     group_min_size: float = 32.0  # px: an object of parts is this long at least (probes reach it each way, masks must)
