@@ -505,7 +505,8 @@ class MaskTracker:
         # object's length is the object already, and reaches no further than its length (a
         # joined ship's 6 x 68 px reached a car on the next road, 240 px away, and a mask of the
         # ground between them joined the two)
-        part = np.isnan(self.ref_area[rows]) | (longer < cfg.group_min_size)
+        measured = ~np.isnan(self.ref_area[rows])
+        part = ~measured | (longer < cfg.group_min_size)
         reach_of = longer * np.where(part, cfg.group_gap, 1.0)
         near = gap <= np.maximum(reach_of[:, None], reach_of[None])
         # ... and along their way: a slow object's moving edges lie on its path (its front and
@@ -532,7 +533,7 @@ class MaskTracker:
                 # deck's texture moves; no mask ever measured such a blob's track): the probe
                 # is that long each way around them at least, for the mask to take it in. A
                 # member that its own masks measured is an object, not a part of one
-                if not np.isnan(self.ref_area[rows[g]]).all():
+                if measured[g].any():
                     continue
                 union = _centred((union[None, :2] + union[None, 2:]) / 2,
                                  np.maximum(union[None, 2:] - union[None, :2], cfg.group_min_size))[0]
