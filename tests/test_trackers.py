@@ -2,11 +2,13 @@
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
 from trackers import CONFIRMED, LOST, DiscoveryConfig, KalmanBoxFilter, MaskTracker, MotionDiscovery, TrackerConfig, TrackResult
+from trackers.measure import GateConfig, gate
 from trackers.tracker import DETECTION, GIVEN, MASK, TEMPLATE
 from trackers.kalman import cxcywh_to_xyxy, xyxy_to_cxcywh
 
@@ -1183,3 +1185,55 @@ def test_a_mask_grown_over_the_car_beside_it_does_not_measure_its_track():
             if f == 3:
                 assert res.rejected == {1: "holds another track"}
                 assert res.sources[res.ids.tolist().index(1)] == TEMPLATE
+
+
+def _line_mask(box, width, shape):
+    """A thin object along the diagonal of ``box`` (a train seen from orbit): its pixels."""
+    m = np.zeros(shape, np.uint8)
+    x1, y1, x2, y2 = (int(v) for v in box)
+    cv2.line(m, (x1 + width, y2 - width), (x2 - width, y1 + width), 1, width)
+    return m.astype(bool)
+
+
+def test_a_users_large_objects_mask_that_takes_the_ground_in_its_box_is_rejected():
+    box = lambda f: np.array([40 + 4 * f, 30 + 3 * f, 200 + 4 * f, 190 + 3 * f], float)  # 160 px across
+    shape = (300, 300)
+    tr = MaskTracker(shape)
+    for f in range(1, 7):
+        tr.predict(f)
+        if f == 1:
+            tr.add([box(1)])
+        line = _line_mask(box(f), 8, shape)  # about 1,700 px in a box of 25,600
+        mask = line if f in (1, 2, 5, 6) else line | _box_mask(box(f) + [0, 60, -60, 0], shape)  # the field below it
+        res = tr.update(f, [mask], [0.8])
+        if f in (3, 4):
+            assert list(res.rejected.values()) == ["pixels changed"], f
+            assert MASK not in res.sources, f
+        else:
+            assert list(res.sources) == [MASK] and list(res.ids) == [1], f  # the same track, back on the train
+        assert list(tr.ids) == [1], f
+    # a discovered track's first mask may be a part of its object: no pixel reference
+    disc = MaskTracker(shape)
+    disc.predict(1)
+    disc.propose([box(1)])
+    disc.update(1, [_line_mask(box(1), 8, shape)], [0.8])
+    assert np.isnan(disc.ref_pixels).all()
+    # nor does an object too small for its masks' pixels to hold still: a 20 x 20 px car's
+    # mask that grew fourfold is judged by its box alone
+    small = MaskTracker(shape)
+    small.predict(1)
+    small.add([[50, 50, 70, 70]])
+    small.update(1, [_line_mask([50, 50, 70, 70], 3, shape)], [0.8])
+    small.predict(2)
+    res = small.update(2, [_box_mask([50, 50, 70, 70], shape)], [0.8])
+    assert list(res.sources) == [MASK]
+
+
+def test_the_pixel_gate_lets_an_object_coming_in_grow():
+    cfg = GateConfig()
+    box, prompt = np.array([0, 10, 60, 50.0]), np.array([0, 8, 62, 52.0])
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=1000) == "pixels changed"
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=300, ref_pixels=1000) == "pixels changed"
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=2900, ref_pixels=1000) is None
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=1000, growing=True) is None
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=900) is None  # under pixel_min

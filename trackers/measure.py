@@ -18,6 +18,14 @@ class GateConfig:
     # first (given or measured) area, so an over-segmented mask cannot grow a track frame by frame.
     min_size_ratio: float = 0.4
     max_size_ratio: float = 2.5
+    # ... and its pixels: where a user's box of the whole object prompted a first accepted mask
+    # of pixel_min px or more, a later mask of more than pixel_ratio x or less than 1 / pixel_ratio
+    # x as many pixels is rejected (a thin diagonal train's mask that takes the field around it,
+    # inside the box: its box keeps the size, its pixels do not; 0: off). Small objects' masks
+    # change by more than that from frame to frame, and a discovered track's first mask may hold
+    # a part of its object.
+    pixel_ratio: float = 3.0
+    pixel_min: float = 1000.0
 
 
 def measurement_box(mask: np.ndarray, offset, prompt: np.ndarray) -> np.ndarray | None:
@@ -41,9 +49,11 @@ def measurement_box(mask: np.ndarray, offset, prompt: np.ndarray) -> np.ndarray 
 
 
 def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np.ndarray, widened: bool,
-         cfg: GateConfig, ref_area: float = float("nan"), growing: bool = False) -> str | None:
+         cfg: GateConfig, ref_area: float = float("nan"), growing: bool = False,
+         pixels: float = float("nan"), ref_pixels: float = float("nan")) -> str | None:
     """None if the measurement is good, else the reason it is rejected. growing: the object is
-    coming in at the frame's edge, and a mask larger than its track is not rejected for that."""
+    coming in at the frame's edge, and a mask larger than its track is not rejected for that.
+    pixels: the mask's pixel count, checked against ``ref_pixels`` (NaN: no reference)."""
     if box is None:
         return "empty"
     if score < cfg.min_iou:
@@ -56,4 +66,7 @@ def gate(box: np.ndarray | None, score: float, predicted: np.ndarray, prompt: np
         return "area out of range"
     if np.isfinite(ref_area) and not cfg.min_size_ratio <= area / max(ref_area, 1.0) <= (np.inf if growing else cfg.max_size_ratio):
         return "size changed"
+    if (cfg.pixel_ratio > 0 and not growing and ref_pixels >= cfg.pixel_min
+            and not 1 / cfg.pixel_ratio <= pixels / ref_pixels <= cfg.pixel_ratio):
+        return "pixels changed"
     return None

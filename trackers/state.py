@@ -49,6 +49,7 @@ class TrackerState:
     entering: np.ndarray = _rows(bool)  # a user's box that holds only the part of an object coming in at the frame's edge
     alt_area: np.ndarray = _rows(np.float64)  # a discovered track: the area its confident masks agree on against its reference (NaN: none)
     alt_count: np.ndarray = _rows(np.int64)  # ... frames in a row
+    ref_pixels: np.ndarray = _rows(np.float64)  # a user's object: its first accepted mask's pixels (NaN: none yet, or discovered)
     next_id: int = 1
     frame: int = 0  # the frame of the last predict (0: none yet)
     platform_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # the last frame's (dx, dy)
@@ -56,7 +57,7 @@ class TrackerState:
 
     PER_TRACK = ("ids", "mean", "cov", "n_obs", "hits", "misses", "status", "classes", "given", "has_given",
                  "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported", "origin", "entering",
-                 "alt_area", "alt_count")
+                 "alt_area", "alt_count", "ref_pixels")
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -308,7 +308,7 @@ class MaskTracker:
             size=wh if sized else np.full((n, 2), np.nan), pad=np.full((n, 2), np.nan),
             motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64), parts=np.zeros(n, bool),
             unsupported=np.zeros(n, np.int64), origin=np.full((n, 2), np.nan), entering=entering,
-            alt_area=np.full(n, np.nan), alt_count=np.zeros(n, np.int64),
+            alt_area=np.full(n, np.nan), alt_count=np.zeros(n, np.int64), ref_pixels=np.full(n, np.nan),
         )
         return ids
 
@@ -914,7 +914,9 @@ class MaskTracker:
                       if self.entering[i] and box is not None and not self.has_given[i] and self.motion_src[i] != DETECTION
                       else np.zeros(2, bool))
             growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
-            why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing)
+            pixels = float(np.count_nonzero(masks[i])) if box is not None else 0.0
+            why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing,
+                       pixels, self.ref_pixels[i])
             if (why == "size changed" and not sized[i] and scores[i] >= cfg.small_mask_score
                     and (box[2:] - box[:2]).max() >= cfg.group_min_size):
                 why = self._resize(i, box)
@@ -929,6 +931,8 @@ class MaskTracker:
             if why is None and (not small[i] or scores[i] >= cfg.small_mask_score or trusted[i] or growing):
                 measured[i] = box
                 source[i] = MASK
+                if sized[i] and (np.isnan(self.ref_pixels[i]) or growing):
+                    self.ref_pixels[i] = pixels  # the whole object's (as much of it as has come in)
                 if growing:  # the part inside grew: the object is at least that long across the edge
                     self.size[i] = np.where(across, np.maximum(self.size[i], box[2:] - box[:2]), self.size[i])
                     self.ref_area[i] = np.prod(self.size[i])
