@@ -1232,8 +1232,9 @@ def test_a_users_large_objects_mask_that_takes_the_ground_in_its_box_is_rejected
 def test_the_pixel_gate_lets_an_object_coming_in_grow():
     cfg = GateConfig()
     box, prompt = np.array([0, 10, 60, 50.0]), np.array([0, 8, 62, 52.0])
-    assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=1000) == "pixels changed"
-    assert gate(box, 0.9, box, prompt, False, cfg, pixels=300, ref_pixels=1000) == "pixels changed"
-    assert gate(box, 0.9, box, prompt, False, cfg, pixels=2900, ref_pixels=1000) is None
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=2100, ref_pixels=1000) == "pixels changed"
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=450, ref_pixels=1000) == "pixels changed"
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=1900, ref_pixels=1000) is None
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=550, ref_pixels=1000) is None
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=1000, growing=True) is None
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=900) is None  # under pixel_min

@@ -24,7 +24,7 @@ class GateConfig:
     # inside the box: its box keeps the size, its pixels do not; 0: off). Small objects' masks
     # change by more than that from frame to frame, and a discovered track's first mask may hold
     # a part of its object.
-    pixel_ratio: float = 3.0
+    pixel_ratio: float = 2.0
     pixel_min: float = 1000.0
 
 
