@@ -1238,3 +1238,30 @@ def test_the_pixel_gate_lets_an_object_coming_in_grow():
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=550, ref_pixels=1000) is None
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=1000, growing=True) is None
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=900) is None  # under pixel_min
+
+
+def test_a_users_object_whose_first_mask_held_a_part_takes_its_whole_masks_once_they_agree():
+    box = np.array([60, 60, 180, 140], float)  # an airplane, still
+    shape = (240, 240)
+    part = _box_mask([60, 95, 180, 105], shape) | _box_mask([115, 60, 125, 140], shape)  # its fuselage and wing, 1,900 px
+    whole = _box_mask(box, shape)  # 9,600 px, 5 x as many
+    tr = MaskTracker(shape)
+    sources = []
+    for f in range(1, 7):
+        tr.predict(f)
+        if f == 1:
+            tr.add([box])
+        res = tr.update(f, [part if f == 1 else whole], [0.9])
+        sources.append(res.sources[0] == MASK if len(res) else False)
+    # frames 2 and 3 are rejected ("pixels changed"); the third agreeing mask is the reference
+    assert sources == [True, False, False, True, True, True]
+    assert tr.ref_pixels[0] == whole.sum()
+    # unsure masks do not move the reference
+    unsure = MaskTracker(shape)
+    for f in range(1, 7):
+        unsure.predict(f)
+        if f == 1:
+            unsure.add([box])
+        res = unsure.update(f, [part if f == 1 else whole], [0.9 if f == 1 else 0.6])
+        assert (f == 1) == (len(res) > 0 and res.sources[0] == MASK), f
+    assert unsure.ref_pixels[0] == part.sum()

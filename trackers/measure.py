@@ -23,7 +23,8 @@ class GateConfig:
     # x as many pixels is rejected (a thin diagonal train's mask that takes the field around it,
     # inside the box: its box keeps the size, its pixels do not; 0: off). Small objects' masks
     # change by more than that from frame to frame, and a discovered track's first mask may hold
-    # a part of its object.
+    # a part of its object. Confident masks that agree on other pixels for
+    # ``TrackerConfig.resize_frames`` frames in a row become the reference (a first mask of a part).
     pixel_ratio: float = 2.0
     pixel_min: float = 1000.0
 

@@ -47,7 +47,7 @@ class TrackerState:
     unsupported: np.ndarray = _rows(np.int64)  # frames in a row measured by template matching alone
     origin: np.ndarray = _rows(np.float64, 2)  # the first measured centre, moved with the platform (NaN: none yet)
     entering: np.ndarray = _rows(bool)  # a user's box that holds only the part of an object coming in at the frame's edge
-    alt_area: np.ndarray = _rows(np.float64)  # a discovered track: the area its confident masks agree on against its reference (NaN: none)
+    alt_area: np.ndarray = _rows(np.float64)  # the box area (discovered) or pixels (a user's) its confident masks agree on against its reference (NaN: none)
     alt_count: np.ndarray = _rows(np.int64)  # ... frames in a row
     ref_pixels: np.ndarray = _rows(np.float64)  # a user's object: its first accepted mask's pixels (NaN: none yet, or discovered)
     next_id: int = 1

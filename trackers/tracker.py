@@ -920,6 +920,8 @@ class MaskTracker:
             if (why == "size changed" and not sized[i] and scores[i] >= cfg.small_mask_score
                     and (box[2:] - box[:2]).max() >= cfg.group_min_size):
                 why = self._resize(i, box)
+            elif why == "pixels changed" and scores[i] >= cfg.small_mask_score:
+                why = self._repixel(i, pixels)
             else:
                 self.alt_count[i] = 0
             if why is None and moved[i]:
@@ -964,19 +966,35 @@ class MaskTracker:
         inside = (row >= 0) & (row < mask.shape[0]) & (col >= 0) & (col < mask.shape[1])
         return bool(mask[row[inside], col[inside]].any())
 
-    def _resize(self, i: int, box: np.ndarray) -> str | None:
-        """Track ``i``'s confident mask, which passed every check of the gate but its size: one
-        more frame of agreement on that size, and once there are ``resize_frames`` it becomes
-        the reference and the mask is good (None); until then "size changed"."""
-        area = float(np.prod(box[2:] - box[:2]))
-        if self.alt_count[i] > 0 and abs(area / self.alt_area[i] - 1) <= self.cfg.resize_tolerance:
+    def _agreed(self, i: int, value: float) -> bool:
+        """One more frame of track ``i``'s confident masks measuring ``value`` (a box's area, a
+        mask's pixels) against its reference: whether ``resize_frames`` frames in a row agree
+        on it (within ``resize_tolerance``)."""
+        if self.alt_count[i] > 0 and abs(value / self.alt_area[i] - 1) <= self.cfg.resize_tolerance:
             self.alt_count[i] += 1
         else:
-            self.alt_area[i], self.alt_count[i] = area, 1
+            self.alt_area[i], self.alt_count[i] = value, 1
         if self.alt_count[i] < self.cfg.resize_frames:
+            return False
+        self.alt_count[i] = 0
+        return True
+
+    def _resize(self, i: int, box: np.ndarray) -> str | None:
+        """A discovered track's confident mask, which passed every check of the gate but its
+        size: once ``resize_frames`` such masks agree on a size it becomes the reference and the
+        mask is good (None); until then "size changed"."""
+        area = float(np.prod(box[2:] - box[:2]))
+        if not self._agreed(i, area):
             return "size changed"
         self.ref_area[i] = area
-        self.alt_count[i] = 0
+        return None
+
+    def _repixel(self, i: int, pixels: float) -> str | None:
+        """The same for a user's object's pixels: a first mask that held a part of the object
+        (an airplane's fuselage) does not keep out its later, whole masks for good."""
+        if not self._agreed(i, pixels):
+            return "pixels changed"
+        self.ref_pixels[i] = pixels
         return None
 
     def _merge_parts(self, raw, scores, measured, source, prompts) -> np.ndarray:
