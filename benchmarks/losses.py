@@ -1,7 +1,7 @@
 """Where a run loses its rows: missed true boxes by class and size, false positives by kind.
 
     python -m benchmarks.losses --gt GT_ROOT --pred PRED_ROOT [--iou 0.5 | --match centre --distance 5]
-                                [--json OUT]
+                                [--tracks N] [--json OUT]
 
 Each frame's true and reported boxes are paired one to one by the scoring rule (Hungarian on
 IoU, or on centre distance), as ``benchmarks.score`` pairs them but frame by frame (without
@@ -18,6 +18,10 @@ a few rows where identities switch). Then:
   ``outside`` where it lies in none (the smallest true box holding the centre is the one
   judged). Kinds compare areas: where the annotation holds a margin around the object, an
   object's own box off the annotation's centre counts as a ``part``.
+
+``--tracks N`` also lists the N reported tracks with the most false rows: their rows, false
+rows, mean size, and the true ids their false boxes overlap most (a track that ran away over
+the ground, a box kept a pixel off a small car).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from collections import Counter
 
 from data.mot import CLASS_NAMES, Tracks, read_mot
 from trackers.matching import iou_matrix
@@ -44,8 +50,9 @@ def size_band(longer: float) -> str:
     return f"<{SIZES[0]:g}" if longer < SIZES[0] else f"<{SIZES[1]:g}" if longer < SIZES[1] else f">={SIZES[1]:g}"
 
 
-def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[int, str, str]], list[str]]:
-    """One frame's misses, as (class, size band, "off" | "none"), and its false positives' kinds."""
+def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
+    """One frame's misses, as (class, size band, "off" | "none"), and its false positives, as
+    (row in ``pred``, kind)."""
     d = match.distance(gt.boxes, pred.boxes) if len(gt) and len(pred) else np.full((len(gt), len(pred)), np.nan)
     paired_gt, paired_pred = set(), set()
     if d.size:
@@ -66,20 +73,31 @@ def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[
         c = (pred.boxes[j, :2] + pred.boxes[j, 2:]) / 2
         inside = np.flatnonzero(((c >= gt.boxes[:, :2]) & (c <= gt.boxes[:, 2:])).all(axis=1)) if len(gt) else []
         if not len(inside):
-            kinds.append("outside")
+            kinds.append((j, "outside"))
             continue
         ratio = area(pred.boxes[j]) / area(gt.boxes[inside]).min()
-        kinds.append("part" if ratio <= 0.5 else "larger" if ratio >= 2.0 else "off")
+        kinds.append((j, "part" if ratio <= 0.5 else "larger" if ratio >= 2.0 else "off"))
     return misses, kinds
 
 
-def losses(gt_root: str | Path, pred_root: str | Path, match: Matching) -> dict:
+def _overlapped(gt: Tracks, box: np.ndarray):
+    """The true id that ``box`` overlaps most, or "-" where it overlaps none."""
+    if not len(gt):
+        return "-"
+    iou = iou_matrix(box[None], gt.boxes)[0]
+    return int(gt.ids[iou.argmax()]) if iou.max() > 0 else "-"
+
+
+def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: int = 0) -> dict:
     """Missed and false rows of every sequence found under ``gt_root`` (``benchmarks.score``'s
     layout), totalled: {"true": {class: {band: n}}, "missed": {class: {band: {"off": n, "none":
-    n}}}, "false": {kind: n}, "sequences": [...], "missing": [...]}."""
+    n}}}, "false": {kind: n}, "sequences": [...], "missing": [...]}; with ``tracks`` > 0 also
+    "tracks": the ``tracks`` reported tracks with the most false rows, most first, each
+    {"sequence", "id", "rows", "false", "size": [w, h], "over": {true id or "-": false rows}}."""
     true: dict = {}
     missed: dict = {}
     false = dict.fromkeys(FP_KINDS, 0)
+    per_track = []
     done, missing = [], []
     for s in find_sequences(Path(gt_root), Path(pred_root)):
         if s.missing:
@@ -87,6 +105,7 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching) -> dict:
             continue
         gt, pred = read_mot(s.gt), read_mot(s.pred)
         gt_frames, pred_frames = gt.by_frame(), pred.by_frame()
+        rows, wrong, over, size = Counter(pred.ids.tolist()), Counter(), {}, {}
         for n in sorted(set(gt_frames) | set(pred_frames)):
             g, p = gt_frames.get(n, Tracks()), pred_frames.get(n, Tracks())
             for c, b in zip(g.classes.tolist(), (g.boxes[:, 2:] - g.boxes[:, :2]).max(axis=1).tolist()):
@@ -96,11 +115,23 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching) -> dict:
             for c, band, why in m:
                 cell = missed.setdefault(CLASS_NAMES.get(c, "unknown"), {}).setdefault(band, {"off": 0, "none": 0})
                 cell[why] += 1
-            for kind in f:
+            for j, kind in f:
                 false[kind] += 1
+                if tracks:
+                    t = int(p.ids[j])
+                    wrong[t] += 1
+                    over.setdefault(t, Counter())[_overlapped(g, p.boxes[j])] += 1
+        for t in wrong:
+            size[t] = (pred.boxes[pred.ids == t, 2:] - pred.boxes[pred.ids == t, :2]).mean(axis=0)
+        per_track += [{"sequence": s.name, "id": t, "rows": rows[t], "false": n,
+                       "size": [round(float(v), 1) for v in size[t]], "over": dict(over[t].most_common(3))}
+                      for t, n in wrong.items()]
         done.append(s.name)
-    return {"match": match.describe(), "true": true, "missed": missed, "false": false, "sequences": done,
-            "missing": missing}
+    result = {"match": match.describe(), "true": true, "missed": missed, "false": false, "sequences": done,
+              "missing": missing}
+    if tracks:
+        result["tracks"] = sorted(per_track, key=lambda r: (-r["false"], r["sequence"], r["id"]))[:tracks]
+    return result
 
 
 def format_losses(result: dict) -> str:
@@ -115,6 +146,13 @@ def format_losses(result: dict) -> str:
     lines.append(f"{'all':<10}{'':>6}{total_true:>8}{total_missed:>8}")
     lines.append("false positives: " + ", ".join(f"{k} {v}" for k, v in result["false"].items())
                  + f" (all {sum(result['false'].values())})")
+    if result.get("tracks"):
+        lines.append("tracks with the most false rows:")
+        lines.append(f"{'sequence':<16}{'id':>6}{'rows':>7}{'false':>7}{'mean size':>15}  false rows over true ids")
+        for r in result["tracks"]:
+            w, h = r["size"]
+            over = ", ".join(f"{k}: {v}" for k, v in r["over"].items())
+            lines.append(f"{r['sequence']:<16}{r['id']:>6}{r['rows']:>7}{r['false']:>7}{f'{w:.0f} x {h:.0f}':>15}  {over}")
     if result["missing"]:
         lines.append("missing: " + ", ".join(result["missing"]))
     return "\n".join(lines)
@@ -124,8 +162,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.losses", description=__doc__.split("\n\n")[0])
     add_roots_args(p)
     p.add_argument("--json", help="write the counts as JSON here")
+    p.add_argument("--tracks", type=int, default=0, metavar="N",
+                   help="also list the N reported tracks with the most false rows")
     args = p.parse_args(argv)
-    result = losses(args.gt, args.pred, matching_of(args))
+    if args.tracks < 0:
+        p.error(f"--tracks must be 0 or more, got {args.tracks}")
+    result = losses(args.gt, args.pred, matching_of(args), args.tracks)
     if not result["sequences"]:
         print(f"no sequence has both ground truth and predictions: {', '.join(result['missing']) or 'none found'}",
               file=sys.stderr)

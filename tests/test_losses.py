@@ -51,3 +51,23 @@ def test_the_command_prints_the_table_and_refuses_an_empty_root(tmp_path, capsys
     (tmp_path / "empty").mkdir()
     assert main(["--gt", str(gt), "--pred", str(tmp_path / "empty")]) == 1
     assert "no sequence has both ground truth and predictions" in capsys.readouterr().err
+
+
+def test_the_tracks_with_the_most_false_rows_are_listed_with_what_they_overlap(tmp_path, capsys):
+    gt_rows = [(f, 4, 200 + 5 * f, 200, 40, 40, 1, 1) for f in (1, 2, 3)]  # an airplane
+    pred_rows = ([(f, 14, 210 + 5 * f, 210, 10, 10) for f in (1, 2, 3)]  # a part of it, every frame
+                 + [(f, 15, 300, 300, 20, 30) for f in (2, 3)]  # on the ground, two frames
+                 + [(f, 16, 200 + 5 * f, 200, 40, 40) for f in (1, 2, 3)])  # the airplane itself
+    (tmp_path / "gt" / "clip").mkdir(parents=True)
+    (tmp_path / "gt" / "clip" / "gt.txt").write_text("".join(",".join(map(str, r)) + ",0,-1,-1\n" for r in gt_rows))
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "clip.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in pred_rows))
+    r = losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5), tracks=5)
+    assert r["tracks"] == [
+        {"sequence": "clip", "id": 14, "rows": 3, "false": 3, "size": [10.0, 10.0], "over": {4: 3}},
+        {"sequence": "clip", "id": 15, "rows": 2, "false": 2, "size": [20.0, 30.0], "over": {"-": 2}},
+    ]
+    assert "tracks" not in losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5))
+    assert main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--tracks", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "tracks with the most false rows" in out and "4: 3" in out and "-: 2" not in out
