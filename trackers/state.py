@@ -49,7 +49,7 @@ class TrackerState:
     entering: np.ndarray = _rows(bool)  # a user's box that holds only the part of an object coming in at the frame's edge
     alt_area: np.ndarray = _rows(np.float64)  # the box area (discovered) or pixels (a user's) its confident masks agree on against its reference (NaN: none)
     alt_count: np.ndarray = _rows(np.int64)  # ... frames in a row
-    ref_pixels: np.ndarray = _rows(np.float64)  # a user's object: its first accepted mask's pixels (NaN: none yet, or discovered)
+    ref_pixels: np.ndarray = _rows(np.float64)  # a user's object: its first accepted mask's pixels, or those its confident masks agreed on (NaN: none yet, or discovered)
     next_id: int = 1
     frame: int = 0  # the frame of the last predict (0: none yet)
     platform_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # the last frame's (dx, dy)

@@ -914,7 +914,7 @@ class MaskTracker:
                       if self.entering[i] and box is not None and not self.has_given[i] and self.motion_src[i] != DETECTION
                       else np.zeros(2, bool))
             growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
-            pixels = float(np.count_nonzero(masks[i])) if box is not None else 0.0
+            pixels = float(np.count_nonzero(masks[i])) if box is not None and sized[i] else np.nan  # users' objects only
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing,
                        pixels, self.ref_pixels[i])
             if (why == "size changed" and not sized[i] and scores[i] >= cfg.small_mask_score
