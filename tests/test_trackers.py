@@ -1237,7 +1237,7 @@ def test_the_pixel_gate_lets_an_object_coming_in_grow():
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=1900, ref_pixels=1000) is None
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=550, ref_pixels=1000) is None
     assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=1000, growing=True) is None
-    assert gate(box, 0.9, box, prompt, False, cfg, pixels=4000, ref_pixels=900) is None  # under pixel_min
+    assert gate(box, 0.9, box, prompt, False, cfg, pixels=1800, ref_pixels=400) is None  # under pixel_min
 
 
 def test_a_users_object_whose_first_mask_held_a_part_takes_its_whole_masks_once_they_agree():

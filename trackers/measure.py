@@ -26,7 +26,7 @@ class GateConfig:
     # a part of its object. Confident masks that agree on other pixels for
     # ``TrackerConfig.resize_frames`` frames in a row become the reference (a first mask of a part).
     pixel_ratio: float = 2.0
-    pixel_min: float = 1000.0
+    pixel_min: float = 500.0
 
 
 def measurement_box(mask: np.ndarray, offset, prompt: np.ndarray) -> np.ndarray | None:
