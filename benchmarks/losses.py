@@ -29,12 +29,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
-from collections import Counter
 
 from data.mot import CLASS_NAMES, Tracks, read_mot
 from trackers.matching import iou_matrix
@@ -105,7 +104,7 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
             continue
         gt, pred = read_mot(s.gt), read_mot(s.pred)
         gt_frames, pred_frames = gt.by_frame(), pred.by_frame()
-        rows, wrong, over, size = Counter(pred.ids.tolist()), Counter(), {}, {}
+        wrong, over = Counter(), {}
         for n in sorted(set(gt_frames) | set(pred_frames)):
             g, p = gt_frames.get(n, Tracks()), pred_frames.get(n, Tracks())
             for c, b in zip(g.classes.tolist(), (g.boxes[:, 2:] - g.boxes[:, :2]).max(axis=1).tolist()):
@@ -121,11 +120,11 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
                     t = int(p.ids[j])
                     wrong[t] += 1
                     over.setdefault(t, Counter())[_overlapped(g, p.boxes[j])] += 1
-        for t in wrong:
-            size[t] = (pred.boxes[pred.ids == t, 2:] - pred.boxes[pred.ids == t, :2]).mean(axis=0)
-        per_track += [{"sequence": s.name, "id": t, "rows": rows[t], "false": n,
-                       "size": [round(float(v), 1) for v in size[t]], "over": dict(over[t].most_common(3))}
-                      for t, n in wrong.items()]
+        for t, n in wrong.items():
+            boxes = pred.boxes[pred.ids == t]
+            per_track.append({"sequence": s.name, "id": t, "rows": len(boxes), "false": n,
+                              "size": [round(float(v), 1) for v in (boxes[:, 2:] - boxes[:, :2]).mean(axis=0)],
+                              "over": dict(over[t].most_common(3))})
         done.append(s.name)
     result = {"match": match.describe(), "true": true, "missed": missed, "false": false, "sequences": done,
               "missing": missing}
