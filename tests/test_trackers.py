@@ -1086,6 +1086,35 @@ def test_an_object_coming_in_at_the_frame_edge_is_followed_from_its_sliver():
     assert sources[-4:] == [MASK] * 4
 
 
+def test_an_object_coming_in_is_prompted_from_the_edge_it_comes_in_at():
+    """A 24 x 12 px object with a dark stripe driving in from the right edge at 2 px a frame,
+    given as the 1 px sliver inside: the template of its part first seen follows that part
+    inwards, but the part inside the frame still reaches the edge, so every prompt does, and
+    the track measures the part inside as it comes in (its masks hold what the prompt holds)."""
+    from trackers.matching import iou_matrix
+
+    size = (160, 240)
+    ground = _ground(size, seed=5)
+
+    def seen(f):  # the part inside the frame
+        return np.array([max(239 - 2 * (f - 1), 216), 70, 240, 82], float)
+
+    tr = MaskTracker(size)
+    for f in range(1, 12):
+        x1 = 239 - 2 * (f - 1)
+        img = _scene(ground, [], size=size)
+        img[70:82, x1:min(x1 + 24, 240)] = 225
+        img[74:78, x1:min(x1 + 24, 240)] = 40  # a stripe along it: texture a template follows
+        tr.predict(f, img)
+        if f == 1:
+            tr.add([seen(1)])
+        prompt = tr.prompts().boxes[0]
+        assert prompt[2] == 240, (f, prompt)
+        inside = np.r_[np.maximum(seen(f)[:2], prompt[:2]), np.minimum(seen(f)[2:], prompt[2:])]
+        res = tr.update(f, [_box_mask(inside, size)], [0.6])
+        assert len(res) == 1 and iou_matrix(res.boxes, seen(f)[None])[0, 0] >= 0.7, (f, res.boxes)
+
+
 def test_a_slow_object_coming_in_grows_from_its_sliver_by_its_masks():
     """A 10 x 12 px object coming in from the bottom edge at 1 px a frame, given as the 1 px deep
     sliver inside: no blob measures it at the edge, and from its second frame its masks (of a

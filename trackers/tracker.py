@@ -747,6 +747,9 @@ class MaskTracker:
         c = np.where(moved[:, None], self.motion, (pred[:, :2] + pred[:, 2:]) / 2)
         boxes = np.stack([c[:, 0] - sx, c[:, 1] - sy, c[:, 0] + sx, c[:, 1] + sy], 1)
         boxes[self.has_given] = self.given[self.has_given]
+        coming = np.flatnonzero(self.entering & ~self.has_given)
+        if len(coming):
+            boxes[coming] = self._entering_prompts(coming, boxes[coming])
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, self.width)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, self.height)
         # a box squeezed to nothing at the border keeps one pixel
@@ -756,6 +759,20 @@ class MaskTracker:
         boxes[:, 1] = np.minimum(boxes[:, 1], boxes[:, 3] - 1)
         self._prompts = Prompts(self.ids.copy(), boxes)
         return self._prompts
+
+    def _entry_sides(self, rows: np.ndarray) -> np.ndarray:
+        """[R, 4]: the frame's edges (left, top, right, bottom) that the users' boxes of tracks
+        ``rows`` were given at: where each object coming in shows from."""
+        g = self.given[rows]
+        return np.stack([g[:, 0] <= 1.0, g[:, 1] <= 1.0, g[:, 2] >= self.width - 1.0, g[:, 3] >= self.height - 1.0], axis=1)
+
+    def _entering_prompts(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Prompts of objects coming in at the frame's edge (tracks ``rows``, their prompts so
+        far ``boxes``): the part inside reaches the edge it comes in at, wherever the motion
+        measurement put the track (a template follows the part first seen, the object's front,
+        inwards)."""
+        edge = np.array([0.0, 0.0, self.width, self.height])
+        return np.where(self._entry_sides(rows), edge, boxes)
 
     # -- update ----------------------------------------------------------------------------
     def update(self, frame: int, masks, scores, offsets=None) -> TrackResult:
