@@ -36,7 +36,7 @@ class TrackerState:
     misses: np.ndarray = _rows(np.int64)
     status: np.ndarray = _rows(np.int64)  # TENTATIVE, CONFIRMED or LOST
     classes: np.ndarray = _rows(np.int64)
-    given: np.ndarray = _rows(np.float64, 4)  # the box a new track is prompted with (user or discovered)
+    given: np.ndarray = _rows(np.float64, 4)  # the box a new track is prompted with (user or discovered; the edge an object coming in shows from)
     has_given: np.ndarray = _rows(bool)
     ref_area: np.ndarray = _rows(np.float64)  # the object's size (NaN until known): see GateConfig
     size: np.ndarray = _rows(np.float64, 2)  # w, h of the user's box convention (NaN: report the measured box)
