@@ -462,10 +462,14 @@ class MaskTracker:
         brought no pixels in there): the platform's shift + 2 px."""
         return float(np.ceil(np.abs(self.platform_shift).max()) + 2)
 
+    def _edge_sides(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
+        """[N, 4]: the box reaches the frame's left, top, right, bottom edge (within ``within`` px)."""
+        return np.concatenate([boxes[:, :2] <= within, boxes[:, 2:] >= np.array([self.width, self.height]) - within], axis=1)
+
     def _edge_axes(self, boxes: np.ndarray, within: float = 1.0) -> np.ndarray:
         """[N, 2]: the box reaches a left or right edge (x), a top or bottom edge (y)."""
-        return np.stack([(boxes[:, 0] <= within) | (boxes[:, 2] >= self.width - within),
-                         (boxes[:, 1] <= within) | (boxes[:, 3] >= self.height - within)], axis=1)
+        sides = self._edge_sides(boxes, within)
+        return sides[:, :2] | sides[:, 2:]
 
     def _parts(self, boxes: np.ndarray, wh: np.ndarray) -> np.ndarray:
         """[D, T]: detection d is too small to be object t of size ``wh`` [T, 2] (a moving edge)."""
@@ -747,9 +751,13 @@ class MaskTracker:
         c = np.where(moved[:, None], self.motion, (pred[:, :2] + pred[:, 2:]) / 2)
         boxes = np.stack([c[:, 0] - sx, c[:, 1] - sy, c[:, 0] + sx, c[:, 1] + sy], 1)
         boxes[self.has_given] = self.given[self.has_given]
+        # an object coming in: the part inside reaches the edge its user's box was given at,
+        # wherever the motion measurement put the track (a template follows the part first
+        # seen, the object's front, inwards)
         coming = np.flatnonzero(self.entering & ~self.has_given)
         if len(coming):
-            boxes[coming] = self._entering_prompts(coming, boxes[coming])
+            edge = np.array([0.0, 0.0, self.width, self.height])
+            boxes[coming] = np.where(self._edge_sides(self.given[coming]), edge, boxes[coming])
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, self.width)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, self.height)
         # a box squeezed to nothing at the border keeps one pixel
@@ -759,20 +767,6 @@ class MaskTracker:
         boxes[:, 1] = np.minimum(boxes[:, 1], boxes[:, 3] - 1)
         self._prompts = Prompts(self.ids.copy(), boxes)
         return self._prompts
-
-    def _entry_sides(self, rows: np.ndarray) -> np.ndarray:
-        """[R, 4]: the frame's edges (left, top, right, bottom) that the users' boxes of tracks
-        ``rows`` were given at: where each object coming in shows from."""
-        g = self.given[rows]
-        return np.stack([g[:, 0] <= 1.0, g[:, 1] <= 1.0, g[:, 2] >= self.width - 1.0, g[:, 3] >= self.height - 1.0], axis=1)
-
-    def _entering_prompts(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Prompts of objects coming in at the frame's edge (tracks ``rows``, their prompts so
-        far ``boxes``): the part inside reaches the edge it comes in at, wherever the motion
-        measurement put the track (a template follows the part first seen, the object's front,
-        inwards)."""
-        edge = np.array([0.0, 0.0, self.width, self.height])
-        return np.where(self._entry_sides(rows), edge, boxes)
 
     # -- update ----------------------------------------------------------------------------
     def update(self, frame: int, masks, scores, offsets=None) -> TrackResult:
