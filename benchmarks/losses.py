@@ -1,7 +1,7 @@
 """Where a run loses its rows: missed true boxes by class and size, false positives by kind.
 
     python -m benchmarks.losses --gt GT_ROOT --pred PRED_ROOT [--iou 0.5 | --match centre --distance 5]
-                                [--tracks N] [--json OUT]
+                                [--tracks N] [--objects N] [--json OUT]
 
 Each frame's true and reported boxes are paired one to one by the scoring rule (Hungarian on
 IoU, or on centre distance), as ``benchmarks.score`` pairs them but frame by frame (without
@@ -21,7 +21,10 @@ a few rows where identities switch). Then:
 
 ``--tracks N`` also lists the N reported tracks with the most false rows: their rows, false
 rows, mean size, and the true ids their false boxes overlap most (a track that ran away over
-the ground, a box kept a pixel off a small car).
+the ground, a box kept a pixel off a small car). ``--objects N`` lists the N true objects with
+the most missed rows, each with its life frame by frame: ``#`` found, ``o`` missed with a
+reported box overlapping it, ``.`` missed with none (a track lost at frame 12 and never back,
+a box that slid off a car and stayed beside it, a car found again after an occlusion).
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ def size_band(longer: float) -> str:
     return f"<{SIZES[0]:g}" if longer < SIZES[0] else f"<{SIZES[1]:g}" if longer < SIZES[1] else f">={SIZES[1]:g}"
 
 
-def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
-    """One frame's misses, as (class, size band, "off" | "none"), and its false positives, as
-    (row in ``pred``, kind)."""
+def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[int, int, str, str]], list[tuple[int, str]]]:
+    """One frame's misses, as (row in ``gt``, class, size band, "off" | "none"), and its false
+    positives, as (row in ``pred``, kind)."""
     d = match.distance(gt.boxes, pred.boxes) if len(gt) and len(pred) else np.full((len(gt), len(pred)), np.nan)
     paired_gt, paired_pred = set(), set()
     if d.size:
@@ -62,7 +65,7 @@ def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[
                 paired_pred.add(int(j))
     overlap = iou_matrix(gt.boxes, pred.boxes) > 0 if len(gt) and len(pred) else np.zeros((len(gt), len(pred)), bool)
     longer = (gt.boxes[:, 2:] - gt.boxes[:, :2]).max(axis=1) if len(gt) else np.zeros(0)
-    misses = [(int(gt.classes[i]), size_band(float(longer[i])), "off" if overlap[i].any() else "none")
+    misses = [(i, int(gt.classes[i]), size_band(float(longer[i])), "off" if overlap[i].any() else "none")
               for i in range(len(gt)) if i not in paired_gt]
     area = lambda b: np.prod(b[..., 2:] - b[..., :2], axis=-1)  # noqa: E731
     kinds = []
@@ -87,16 +90,20 @@ def _overlapped(gt: Tracks, box: np.ndarray):
     return int(gt.ids[iou.argmax()]) if iou.max() > 0 else "-"
 
 
-def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: int = 0) -> dict:
+def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: int = 0, objects: int = 0) -> dict:
     """Missed and false rows of every sequence found under ``gt_root`` (``benchmarks.score``'s
     layout), totalled: {"true": {class: {band: n}}, "missed": {class: {band: {"off": n, "none":
     n}}}, "false": {kind: n}, "sequences": [...], "missing": [...]}; with ``tracks`` > 0 also
     "tracks": the ``tracks`` reported tracks with the most false rows, most first, each
-    {"sequence", "id", "rows", "false", "size": [w, h], "over": {true id or "-": false rows}}."""
+    {"sequence", "id", "rows", "false", "size": [w, h], "over": {true id or "-": false rows}};
+    with ``objects`` > 0 also "objects": the ``objects`` true objects with the most missed rows,
+    most first, each {"sequence", "id", "class", "size": [w, h] (its first box), "first" (frame),
+    "missed", "life": one character per frame from its first to its last, "#" found, "o" missed
+    with a reported box overlapping it, "." missed with none, " " not annotated}."""
     true: dict = {}
     missed: dict = {}
     false = dict.fromkeys(FP_KINDS, 0)
-    per_track = []
+    per_track, per_object = [], []
     done, missing = [], []
     for s in find_sequences(Path(gt_root), Path(pred_root)):
         if s.missing:
@@ -105,15 +112,19 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
         gt, pred = read_mot(s.gt), read_mot(s.pred)
         gt_frames, pred_frames = gt.by_frame(), pred.by_frame()
         wrong, over = Counter(), {}
+        life = {}  # true id -> {frame: "#", "o" or "."}
         for n in sorted(set(gt_frames) | set(pred_frames)):
             g, p = gt_frames.get(n, Tracks()), pred_frames.get(n, Tracks())
             for c, b in zip(g.classes.tolist(), (g.boxes[:, 2:] - g.boxes[:, :2]).max(axis=1).tolist()):
                 bands, band = true.setdefault(CLASS_NAMES.get(c, "unknown"), {}), size_band(b)
                 bands[band] = bands.get(band, 0) + 1
             m, f = frame_losses(g, p, match)
-            for c, band, why in m:
+            for k in g.ids.tolist():
+                life.setdefault(int(k), {})[n] = "#"
+            for i, c, band, why in m:
                 cell = missed.setdefault(CLASS_NAMES.get(c, "unknown"), {}).setdefault(band, {"off": 0, "none": 0})
                 cell[why] += 1
+                life[int(g.ids[i])][n] = "o" if why == "off" else "."
             for j, kind in f:
                 false[kind] += 1
                 if tracks:
@@ -125,11 +136,24 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
             per_track.append({"sequence": s.name, "id": t, "rows": len(boxes), "false": n,
                               "size": [round(float(v), 1) for v in (boxes[:, 2:] - boxes[:, :2]).mean(axis=0)],
                               "over": dict(over[t].most_common(3))})
+        if objects:
+            for k, marks in life.items():
+                lost = sum(v != "#" for v in marks.values())
+                if not lost:
+                    continue
+                first, last = min(marks), max(marks)
+                row = np.flatnonzero((gt.ids == k) & (gt.frames == first))[0]
+                per_object.append({"sequence": s.name, "id": k, "class": CLASS_NAMES.get(int(gt.classes[row]), "unknown"),
+                                   "size": [round(float(v), 1) for v in gt.boxes[row, 2:] - gt.boxes[row, :2]],
+                                   "first": int(first), "missed": int(lost),
+                                   "life": "".join(marks.get(n, " ") for n in range(first, last + 1))})
         done.append(s.name)
     result = {"match": match.describe(), "true": true, "missed": missed, "false": false, "sequences": done,
               "missing": missing}
     if tracks:
         result["tracks"] = sorted(per_track, key=lambda r: (-r["false"], r["sequence"], r["id"]))[:tracks]
+    if objects:
+        result["objects"] = sorted(per_object, key=lambda r: (-r["missed"], r["sequence"], r["id"]))[:objects]
     return result
 
 
@@ -152,6 +176,13 @@ def format_losses(result: dict) -> str:
             w, h = r["size"]
             over = ", ".join(f"{k}: {v}" for k, v in r["over"].items())
             lines.append(f"{r['sequence']:<16}{r['id']:>6}{r['rows']:>7}{r['false']:>7}{f'{w:.0f} x {h:.0f}':>15}  {over}")
+    if result.get("objects"):
+        lines.append("true objects with the most missed rows (# found, o a box overlaps it, . none does):")
+        lines.append(f"{'sequence':<16}{'id':>6}  {'class':<9}{'size':>10}{'first':>7}{'missed':>8}  life")
+        for r in result["objects"]:
+            w, h = r["size"]
+            lines.append(f"{r['sequence']:<16}{r['id']:>6}  {r['class']:<9}{f'{w:.0f} x {h:.0f}':>10}{r['first']:>7}"
+                         f"{r['missed']:>8}  {r['life']}")
     if result["missing"]:
         lines.append("missing: " + ", ".join(result["missing"]))
     return "\n".join(lines)
@@ -163,10 +194,13 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the counts as JSON here")
     p.add_argument("--tracks", type=int, default=0, metavar="N",
                    help="also list the N reported tracks with the most false rows")
+    p.add_argument("--objects", type=int, default=0, metavar="N",
+                   help="also list the N true objects with the most missed rows, frame by frame")
     args = p.parse_args(argv)
-    if args.tracks < 0:
-        p.error(f"--tracks must be 0 or more, got {args.tracks}")
-    result = losses(args.gt, args.pred, matching_of(args), args.tracks)
+    for name in ("tracks", "objects"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name} must be 0 or more, got {getattr(args, name)}")
+    result = losses(args.gt, args.pred, matching_of(args), args.tracks, args.objects)
     if not result["sequences"]:
         print(f"no sequence has both ground truth and predictions: {', '.join(result['missing']) or 'none found'}",
               file=sys.stderr)

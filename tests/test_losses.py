@@ -1,5 +1,7 @@
 """benchmarks.losses: missed and false rows sorted by class, size and kind, on hand-made frames."""
 
+import pytest
+
 from benchmarks.losses import losses, main
 from benchmarks.tracking import Matching
 
@@ -71,3 +73,28 @@ def test_the_tracks_with_the_most_false_rows_are_listed_with_what_they_overlap(t
     assert main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--tracks", "1"]) == 0
     out = capsys.readouterr().out
     assert "tracks with the most false rows" in out and "4: 3" in out and "-: 2" not in out
+
+
+def test_the_objects_with_the_most_missed_rows_are_listed_frame_by_frame(tmp_path, capsys):
+    gt_rows = ([(f, 1, 10 + 4 * f, 10, 6, 3, 1, 0) for f in range(1, 7)]  # a car
+               + [(f, 2, 100, 100, 10, 10, 1, 2) for f in (1, 2, 4, 5)]  # a ship, not annotated in frame 3
+               + [(f, 3, 200, 200, 8, 8, 1, 0) for f in (1, 2)])  # a car found in both its frames
+    pred_rows = ([(f, 11, 10 + 4 * f, 10, 6, 3) for f in (1, 2)]  # found, then lost ...
+                 + [(f, 11, 13 + 4 * f, 10, 6, 3) for f in (3, 4)]  # ... beside it (IoU 0.2) ...
+                 + [(f, 12, 100, 100, 10, 10) for f in (1, 4)]  # the ship's track, twice
+                 + [(f, 13, 200, 200, 8, 8) for f in (1, 2)])
+    (tmp_path / "gt" / "clip").mkdir(parents=True)
+    (tmp_path / "gt" / "clip" / "gt.txt").write_text("".join(",".join(map(str, r)) + ",0,-1,-1\n" for r in gt_rows))
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "clip.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in pred_rows))
+    r = losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5), objects=5)
+    assert r["objects"] == [
+        {"sequence": "clip", "id": 1, "class": "car", "size": [6.0, 3.0], "first": 1, "missed": 4, "life": "##oo.."},
+        {"sequence": "clip", "id": 2, "class": "ship", "size": [10.0, 10.0], "first": 1, "missed": 2, "life": "#. #."},
+    ]
+    assert "objects" not in losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5))
+    assert main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--objects", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "##oo.." in out and "#. #." not in out
+    with pytest.raises(SystemExit):
+        main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--objects", "-1"])
