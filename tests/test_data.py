@@ -287,6 +287,34 @@ def test_close_pairs_is_the_chance_of_driving_beside_another_car():
     with pytest.raises(ValueError, match="chances"):
         ClipConfig(close_pairs=1.5)
 
+
+def test_a_turn_radius_keeps_long_objects_from_pivoting_faster_than_they_move():
+    """By default a turn is a rigid pivot at any rate (the default clip's 270 px train swings its
+    ends 11 px a frame while it moves 2); with ``turn_radius`` a turn's rate is at most speed /
+    (radius x length), the same angle over more frames, and nothing else of the clip changes."""
+    from data.synthetic.clip import ClipConfig, _hull
+
+    def turns(**kw):
+        clip = SyntheticClip(ClipConfig(seed=2, frames=100, objects=20, **kw))
+        out = {}
+        for m in clip.movers:
+            hull = _hull(m.parts, np.zeros(2), 0.0).reshape(-1, 2)
+            out[m.id] = (m.cls, m.speed, float(np.ptp(hull[:, 0])), m.turn_rate, m.turn_frames, m.turn_at, m.heading)
+        return out
+
+    pivot, radius = turns(), turns(turn_radius=1.0)
+    assert pivot.keys() == radius.keys()
+    swung = 0
+    for k, (cls, speed, length, rate, frames, at, heading) in pivot.items():
+        r = radius[k]
+        assert (r[0], r[1], r[5], r[6]) == (cls, speed, at, heading)  # the same objects, starts and courses
+        assert r[3] * r[4] == pytest.approx(rate * frames)  # the same angle
+        assert abs(r[3]) <= speed / length + 1e-9
+        swung += abs(rate) > speed / length
+    assert swung >= 3  # the train and two ships pivot faster than that by default
+    with pytest.raises(ValueError, match="turn_radius"):
+        ClipConfig(turn_radius=-1)
+
 # -- augmentations -------------------------------------------------------------------------
 @st.composite
 def samples(draw):

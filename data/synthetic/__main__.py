@@ -1,7 +1,7 @@
 """Write a synthetic satellite clip with ground truth.
 
     python -m data.synthetic --out DIR [--preset default|jilin] [--frames N] [--objects K] [--seed S]
-                             [--size 1024] [--classes ...] [--step K] [--jitter PX]
+                             [--size 1024] [--classes ...] [--step K] [--jitter PX] [--turn-radius R]
 
 DIR/clip.avi (MJPG), DIR/gt.txt (SAT-MTB MOT rows ``frame,id,x,y,w,h,1,class,0,-1,-1``, tight
 boxes of each object's visible part), DIR/masks/000001.png ... (16-bit, pixel value = id,
@@ -14,6 +14,10 @@ most of them sharing roads with others (both ways, in lanes about two car widths
 driving beside another for the whole clip, every 5th source frame kept (each car moves about
 its own length per frame), 2.5 px of platform jitter, 15 frames. Options given on the command
 line override the preset.
+
+Some objects turn during the clip. By default a turn is a rigid pivot at a rate drawn whatever
+the object's length; ``--turn-radius R`` keeps a turn's radius at least R x the object's length,
+as a vehicle following its way (the same angle, over more frames where the object is long).
 """
 
 from __future__ import annotations
@@ -90,13 +94,15 @@ def main(argv=None) -> int:
     p.add_argument("--step", type=int, help="source frames per clip frame: motion per frame x K (default 1; jilin: 5)")
     p.add_argument("--jitter", type=float, help="platform jitter in px (default 1.5; jilin: 2.5)")
     p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--turn-radius", type=float,
+                   help="a turn's radius is at least this x the object's length (default 0: a rigid pivot at any rate)")
     p.add_argument("--rossam-layout", action="store_true", help="also write frames in the ROS-SAM training layout")
     p.add_argument("--every", type=int, default=4, help="with --rossam-layout, keep every k-th frame (default 4)")
     args = p.parse_args(argv)
     try:
         cfg = preset_config(args.preset, frames=args.frames, objects=args.objects, size=args.size, seed=args.seed,
                             classes=tuple(args.classes) if args.classes else None, fps=args.fps, step=args.step,
-                            jitter=args.jitter)
+                            jitter=args.jitter, turn_radius=args.turn_radius)
         out = write_clip(args.out, cfg, rossam_layout=args.rossam_layout, every=args.every)
     except (ValueError, OSError) as e:
         print(f"data.synthetic: {e}", file=sys.stderr)

@@ -39,6 +39,11 @@ class ClipConfig:
     object_contrast: float = 1.0  # < 1: object colours pulled towards a road grey (faint objects)
     shared_roads: float = 0.0  # chance that an object joins an earlier one's road (dense traffic)
     close_pairs: float = 0.25  # chance that an object travels beside an earlier one, on its course
+    # 0: a turn is a rigid pivot at a rate drawn whatever the object's length (a 270 px train's
+    # ends may swing 11 px a frame while it moves 2); r > 0: the turn's radius is at least r x the
+    # object's length, as for a vehicle following its way (its rate at most speed / (r x length);
+    # the same turn over more frames)
+    turn_radius: float = 0.0
 
     def __post_init__(self):
         bad = [c for c in self.classes if c not in CLASSES]
@@ -50,6 +55,8 @@ class ClipConfig:
             raise ValueError("need step >= 1 and 0 < object_contrast <= 1")
         if not (0 <= self.shared_roads <= 1 and 0 <= self.close_pairs <= 1):
             raise ValueError("shared_roads and close_pairs are chances: need 0 <= each <= 1")
+        if self.turn_radius < 0:
+            raise ValueError(f"turn_radius must be 0 (off) or more, got {self.turn_radius}")
 
 
 @dataclass
@@ -139,6 +146,11 @@ class SyntheticClip:
             turn_frames = int(rng.integers(10, 30))
             turn_at = start + int(rng.integers(0, max(1, self.cfg.frames)))
             turn_rate = rng.choice([-1, 1]) * rng.uniform(0.3, 1.6) / turn_frames
+            most = speed / self.cfg.step / (self.cfg.turn_radius * length) if self.cfg.turn_radius > 0 else np.inf
+            if abs(turn_rate) > most:  # the same angle, turned no faster than the object can
+                angle = turn_rate * turn_frames
+                turn_frames = int(np.ceil(abs(angle) / most))
+                turn_rate = angle / turn_frames
             turn_frames = max(1, turn_frames // self.cfg.step)  # the same turn over fewer clip frames
             turn_rate *= self.cfg.step
         return Mover(oid, cls, parts, self._colour(rng, cls), start, np.asarray(pos, float), heading, speed,
