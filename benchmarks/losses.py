@@ -119,12 +119,14 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
                 bands, band = true.setdefault(CLASS_NAMES.get(c, "unknown"), {}), size_band(b)
                 bands[band] = bands.get(band, 0) + 1
             m, f = frame_losses(g, p, match)
-            for k in g.ids.tolist():
-                life.setdefault(int(k), {})[n] = "#"
+            if objects:
+                for k in g.ids.tolist():
+                    life.setdefault(int(k), {})[n] = "#"
             for i, c, band, why in m:
                 cell = missed.setdefault(CLASS_NAMES.get(c, "unknown"), {}).setdefault(band, {"off": 0, "none": 0})
                 cell[why] += 1
-                life[int(g.ids[i])][n] = "o" if why == "off" else "."
+                if objects:
+                    life[int(g.ids[i])][n] = "o" if why == "off" else "."
             for j, kind in f:
                 false[kind] += 1
                 if tracks:

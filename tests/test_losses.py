@@ -22,11 +22,12 @@ PRED = [
 ]
 
 
-def _roots(tmp_path):
+def _roots(tmp_path, gt_rows=GT, pred_rows=PRED):
+    """One sequence, ``clip``: its ground truth and a run's rows, in ``benchmarks.score``'s layout."""
     (tmp_path / "gt" / "clip").mkdir(parents=True)
-    (tmp_path / "gt" / "clip" / "gt.txt").write_text("".join(",".join(map(str, r)) + ",0,-1,-1\n" for r in GT))
+    (tmp_path / "gt" / "clip" / "gt.txt").write_text("".join(",".join(map(str, r)) + ",0,-1,-1\n" for r in gt_rows))
     (tmp_path / "pred").mkdir()
-    (tmp_path / "pred" / "clip.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in PRED))
+    (tmp_path / "pred" / "clip.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in pred_rows))
     return tmp_path / "gt", tmp_path / "pred"
 
 
@@ -60,17 +61,14 @@ def test_the_tracks_with_the_most_false_rows_are_listed_with_what_they_overlap(t
     pred_rows = ([(f, 14, 210 + 5 * f, 210, 10, 10) for f in (1, 2, 3)]  # a part of it, every frame
                  + [(f, 15, 300, 300, 20, 30) for f in (2, 3)]  # on the ground, two frames
                  + [(f, 16, 200 + 5 * f, 200, 40, 40) for f in (1, 2, 3)])  # the airplane itself
-    (tmp_path / "gt" / "clip").mkdir(parents=True)
-    (tmp_path / "gt" / "clip" / "gt.txt").write_text("".join(",".join(map(str, r)) + ",0,-1,-1\n" for r in gt_rows))
-    (tmp_path / "pred").mkdir()
-    (tmp_path / "pred" / "clip.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in pred_rows))
-    r = losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5), tracks=5)
+    gt, pred = _roots(tmp_path, gt_rows, pred_rows)
+    r = losses(gt, pred, Matching("iou", 0.5), tracks=5)
     assert r["tracks"] == [
         {"sequence": "clip", "id": 14, "rows": 3, "false": 3, "size": [10.0, 10.0], "over": {4: 3}},
         {"sequence": "clip", "id": 15, "rows": 2, "false": 2, "size": [20.0, 30.0], "over": {"-": 2}},
     ]
-    assert "tracks" not in losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5))
-    assert main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--tracks", "1"]) == 0
+    assert "tracks" not in losses(gt, pred, Matching("iou", 0.5))
+    assert main(["--gt", str(gt), "--pred", str(pred), "--tracks", "1"]) == 0
     out = capsys.readouterr().out
     assert "tracks with the most false rows" in out and "4: 3" in out and "-: 2" not in out
 
@@ -83,18 +81,15 @@ def test_the_objects_with_the_most_missed_rows_are_listed_frame_by_frame(tmp_pat
                  + [(f, 11, 13 + 4 * f, 10, 6, 3) for f in (3, 4)]  # ... beside it (IoU 0.2) ...
                  + [(f, 12, 100, 100, 10, 10) for f in (1, 4)]  # the ship's track, twice
                  + [(f, 13, 200, 200, 8, 8) for f in (1, 2)])
-    (tmp_path / "gt" / "clip").mkdir(parents=True)
-    (tmp_path / "gt" / "clip" / "gt.txt").write_text("".join(",".join(map(str, r)) + ",0,-1,-1\n" for r in gt_rows))
-    (tmp_path / "pred").mkdir()
-    (tmp_path / "pred" / "clip.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in pred_rows))
-    r = losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5), objects=5)
+    gt, pred = _roots(tmp_path, gt_rows, pred_rows)
+    r = losses(gt, pred, Matching("iou", 0.5), objects=5)
     assert r["objects"] == [
         {"sequence": "clip", "id": 1, "class": "car", "size": [6.0, 3.0], "first": 1, "missed": 4, "life": "##oo.."},
         {"sequence": "clip", "id": 2, "class": "ship", "size": [10.0, 10.0], "first": 1, "missed": 2, "life": "#. #."},
     ]
-    assert "objects" not in losses(tmp_path / "gt", tmp_path / "pred", Matching("iou", 0.5))
-    assert main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--objects", "1"]) == 0
+    assert "objects" not in losses(gt, pred, Matching("iou", 0.5))
+    assert main(["--gt", str(gt), "--pred", str(pred), "--objects", "1"]) == 0
     out = capsys.readouterr().out
     assert "##oo.." in out and "#. #." not in out
     with pytest.raises(SystemExit):
-        main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--objects", "-1"])
+        main(["--gt", str(gt), "--pred", str(pred), "--objects", "-1"])
