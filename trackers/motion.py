@@ -169,6 +169,29 @@ def backward_error(prev: np.ndarray, cur: np.ndarray, boxes: np.ndarray, places:
     return err
 
 
+def find_near(img: np.ndarray, template: np.ndarray, centre, radius: float) -> tuple[np.ndarray, float]:
+    """Where ``template`` (a patch cut around an object) best matches ``img`` within ``radius``
+    px of ``centre``: the sub-pixel centre found and its normalised correlation (NaN and -1
+    where the window's centre leaves the frame or the template is flat)."""
+    th, tw = template.shape
+    r = max(int(np.ceil(radius)), 1)
+    win = _patch(img, centre, tw + 2 * r, th + 2 * r, 1.0)
+    if win is None or template.std() < 1e-3:
+        return np.full(2, np.nan), -1.0
+    res = cv2.matchTemplate(win, template, cv2.TM_CCOEFF_NORMED)
+    res[~np.isfinite(res)] = -1.0
+    yy, xx = np.mgrid[: res.shape[0], : res.shape[1]]
+    res[(xx - r) ** 2 + (yy - r) ** 2 > radius * radius] = -1.0
+    px, py, best = _peak(res)
+    return np.asarray(centre, np.float64) + (np.array([px, py]) - r), best
+
+
+def cut_patch(img: np.ndarray, centre, pw: int, ph: int) -> np.ndarray | None:
+    """A pw x ph patch of ``img`` centred on ``centre`` (sub-pixel; the edge's pixels repeated
+    past the frame's edge); None where the centre leaves the frame."""
+    return _patch(img, centre, pw, ph, 1.0)
+
+
 def _patch(img: np.ndarray, centre, pw: int, ph: int, scale: float) -> np.ndarray | None:
     """A pw x ph patch (in scaled px) centred on ``centre`` (full-frame px), sampled at ``scale``;
     None where it leaves the frame (at scale 1: where its centre does)."""

@@ -15,6 +15,8 @@ import numpy as np
 TENTATIVE, CONFIRMED, LOST = 0, 1, 2
 STATUS_NAMES = {TENTATIVE: "tentative", CONFIRMED: "confirmed", LOST: "lost"}
 # where a measurement came from
+# px: a small user's object's reference patch (its box at the template's size, up to 16 px + 1)
+REF_PATCH = 17
 NONE, MASK, TEMPLATE, DETECTION, GIVEN = 0, 1, 2, 3, 4
 SOURCE_NAMES = {NONE: "none", MASK: "mask", TEMPLATE: "template", DETECTION: "detection", GIVEN: "given"}
 
@@ -49,6 +51,7 @@ class TrackerState:
     entering: np.ndarray = _rows(bool)  # a user's box that holds only the part of an object coming in at the frame's edge
     alt_area: np.ndarray = _rows(np.float64)  # the box area (discovered) or pixels (a user's) its confident masks agree on against its reference (NaN: none)
     alt_count: np.ndarray = _rows(np.int64)  # ... frames in a row
+    ref_patch: np.ndarray = _rows(np.float32, REF_PATCH, REF_PATCH)  # a small user's object: its grey patch in the frame it was given (top-left; NaN: none)
     ref_pixels: np.ndarray = _rows(np.float64)  # a user's object: its first accepted mask's pixels, or those its confident masks agreed on (NaN: none yet, or discovered)
     next_id: int = 1
     frame: int = 0  # the frame of the last predict (0: none yet)
@@ -57,7 +60,7 @@ class TrackerState:
 
     PER_TRACK = ("ids", "mean", "cov", "n_obs", "hits", "misses", "status", "classes", "given", "has_given",
                  "ref_area", "size", "pad", "motion", "motion_src", "parts", "unsupported", "origin", "entering",
-                 "alt_area", "alt_count", "ref_pixels")
+                 "alt_area", "alt_count", "ref_pixels", "ref_patch")
 
     def __len__(self) -> int:
         return len(self.ids)

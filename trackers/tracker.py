@@ -20,7 +20,9 @@ measures the object from the corrected prompt; where the mask fails the gate, or
 too small for a mask to add anything (``mask_min_size``) and the segmenter is unsure of it
 (``small_mask_score``), or the mask covers the place of another confirmed track of about its
 size (two objects seen from orbit do not overlap: ``neighbour_size``), the motion measurement
-is used. A detection is associated with a track only if it is not much smaller than the
+is used. A small user's object given in a box of its own is held, whichever measured it, to
+its patch in the frame it was given (``reference_radius``): the previous frame's template
+carries a pixel of error into the next, the first patch none. A detection is associated with a track only if it is not much smaller than the
 object (the moving edge of a train is not the train); a slow discovered object shows only its
 front in the difference image, and is placed where it holds that blob.
 
@@ -38,9 +40,9 @@ from scipy.sparse.csgraph import connected_components
 from .kalman import KalmanBoxFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
 from .matching import assign, centre_distance, iou_matrix
 from .measure import GateConfig, gate, measurement_box
-from .motion import MotionConfig, backward_error, global_shift, match_templates, to_gray
+from .motion import MotionConfig, backward_error, cut_patch, find_near, global_shift, match_templates, to_gray
 from .state import (CONFIRMED, DETECTION, GIVEN, LOST, MASK, NONE, SOURCE_NAMES, STATUS_NAMES, TEMPLATE,  # noqa: F401
-                    TENTATIVE, TrackerState)
+                    REF_PATCH, TENTATIVE, TrackerState)
 
 
 
@@ -55,6 +57,13 @@ class TrackerConfig:
     new_track_margin: float = 0.15  # one observation, no velocity yet: widen by this x the box size
     motion_margin: float = 0.15  # a prompt centred on the motion measurement: object + this x size
     mask_min_size: float = 16.0  # px: below this longer side the motion measurement is used ...
+    # a user's object under mask_min_size whose box is its own (its first mask found at most
+    # reference_margin px around it) is held to its patch in the frame it was given: found
+    # again within reference_radius px of each measurement (0: off), where it correlates
+    # reference_score or better and at least half a pixel away, the measurement moves there
+    reference_radius: float = 2.0
+    reference_margin: float = 1.0
+    reference_score: float = 0.7
     small_mask_score: float = 0.7  # ... unless the segmenter's predicted IoU reaches this (then
     #                                its later masks that pass the gate measure the object too)
     mask_max_shift: float = 0.5  # a mask whose centre is off the motion measurement by more than
@@ -309,6 +318,7 @@ class MaskTracker:
             motion=np.full((n, 2), np.nan), motion_src=np.full(n, NONE, np.int64), parts=np.zeros(n, bool),
             unsupported=np.zeros(n, np.int64), origin=np.full((n, 2), np.nan), entering=entering,
             alt_area=np.full(n, np.nan), alt_count=np.zeros(n, np.int64), ref_pixels=np.full(n, np.nan),
+            ref_patch=np.full((n, REF_PATCH, REF_PATCH), np.nan, np.float32),
         )
         return ids
 
@@ -795,6 +805,8 @@ class MaskTracker:
             return _empty_result()
 
         measured, source, rejected, raw = self._measure(masks, scores, offsets, prompts)
+        if self.cfg.reference_radius > 0 and self._gray is not None:
+            self._hold_to_reference(measured, source)
         merged = self._merge_parts(raw, scores, measured, source, prompts)
         ok = source != NONE
 
@@ -878,6 +890,34 @@ class MaskTracker:
         by_motion = sized & ~by_mask
         boxes[by_motion] = _centred((boxes[by_motion, :2] + boxes[by_motion, 2:]) / 2, self.size[idx[by_motion]])
         return TrackResult(self.ids[idx].copy(), boxes, scores[idx], self.classes[idx].copy(), idx, sources=source[idx])
+
+    def _hold_to_reference(self, measured: np.ndarray, source: np.ndarray) -> None:
+        """A small user's object whose box is its own (no margin): its patch in the frame the
+        user gave it, where the box put it exactly, is found again within ``reference_radius``
+        of each later measurement, and the measurement moves there. Each frame's template is
+        the last frame's patch at the filter's box, so an error of a pixel (a mask or a blob
+        holding the car's cast shadow) is carried into the next template and grows; the first
+        patch carries none (the template update problem)."""
+        cfg = self.cfg
+        size = np.nan_to_num(self.size, nan=np.inf)
+        small = (size.max(axis=1) < cfg.mask_min_size) & ~self.entering
+        for i in np.flatnonzero(small & self.has_given & np.isnan(self.ref_patch[:, 0, 0])):
+            tw, th = np.maximum(np.round(self.size[i]).astype(int) | 1, cfg.motion.min_template)
+            g = self.given[i]
+            patch = cut_patch(self._gray, (g[:2] + g[2:]) / 2, int(tw), int(th))
+            if patch is not None and max(tw, th) <= REF_PATCH:
+                self.ref_patch[i, :th, :tw] = patch
+        # a box with a margin (its first mask found one) holds ground and neighbours, which the
+        # object leaves behind: only the object's own box is its reference
+        own = np.nan_to_num(self.pad, nan=np.inf).max(axis=1) <= cfg.reference_margin
+        rows = small & own & (self.n_obs > 0) & (source != NONE) & ~np.isnan(self.ref_patch[:, 0, 0])
+        for i in np.flatnonzero(rows):
+            tw, th = np.maximum(np.round(self.size[i]).astype(int) | 1, cfg.motion.min_template)
+            centre = (measured[i, :2] + measured[i, 2:]) / 2
+            found, score = find_near(self._gray, self.ref_patch[i, :th, :tw], centre, cfg.reference_radius)
+            # under half a pixel is the correlation's own error, not the measurement's
+            if score >= cfg.reference_score and np.abs(found - centre).max() >= 0.5:
+                measured[i] += np.tile(found - centre, 2)
 
     @property
     def _mask_only(self) -> bool:
