@@ -20,8 +20,9 @@ import numpy as np
 
 from trackers import TrackerState, TrackResult
 
-FORMAT = 5  # bumped when the layout of a saved state changes (2: tracks keep their origin; 3: objects coming in;
-#            4: discovered tracks take a new size their masks agree on; 5: a user's object's mask pixels)
+FORMAT = 6  # bumped when the layout of a saved state changes (2: tracks keep their origin; 3: objects coming in;
+#            4: discovered tracks take a new size their masks agree on; 5: a user's object's mask pixels;
+#            6: a small user's object's first patch)
 
 
 @dataclass

@@ -82,6 +82,18 @@ def global_shift(ref: np.ndarray, cur: np.ndarray, downscale: int = 0, exclude: 
     return np.array([dx, dy]) * d
 
 
+def _correlate(win: np.ndarray, template: np.ndarray, radius: float) -> np.ndarray:
+    """Normalised correlation of ``template`` at every place of ``win``, whose centre is where
+    the search is centred; -1 where it is undefined or farther than ``radius`` px (the search
+    is a disc: the window's corners lie farther)."""
+    res = cv2.matchTemplate(win, template, cv2.TM_CCOEFF_NORMED)
+    res[~np.isfinite(res)] = -1.0
+    cy, cx = (res.shape[0] - 1) / 2, (res.shape[1] - 1) / 2
+    yy, xx = np.mgrid[: res.shape[0], : res.shape[1]]
+    res[(xx - cx) ** 2 + (yy - cy) ** 2 > radius * radius] = -1.0
+    return res
+
+
 def _peak(res: np.ndarray) -> tuple[float, float, float]:
     """Sub-pixel location (x, y) and value of a correlation map's maximum (parabola fit)."""
     _, best, _, (x, y) = cv2.minMaxLoc(res)
@@ -128,11 +140,7 @@ def match_templates(prev: np.ndarray, cur: np.ndarray, boxes: np.ndarray, centre
         win = _patch(cur, centres[i], tw + 2 * r, th + 2 * r, s)
         if t is None or win is None or t.std() < 1e-3:
             continue
-        res = cv2.matchTemplate(win, t, cv2.TM_CCOEFF_NORMED)
-        res[~np.isfinite(res)] = -1.0
-        # the search is a disc: corners of the window are farther than the radius
-        yy, xx = np.mgrid[: res.shape[0], : res.shape[1]]
-        res[(xx - r) ** 2 + (yy - r) ** 2 > r * r] = -1.0
+        res = _correlate(win, t, r)
         for k in range(top):
             px, py, best = _peak(res)
             if best <= -1.0:
@@ -178,11 +186,7 @@ def find_near(img: np.ndarray, template: np.ndarray, centre, radius: float) -> t
     win = _patch(img, centre, tw + 2 * r, th + 2 * r, 1.0)
     if win is None or template.std() < 1e-3:
         return np.full(2, np.nan), -1.0
-    res = cv2.matchTemplate(win, template, cv2.TM_CCOEFF_NORMED)
-    res[~np.isfinite(res)] = -1.0
-    yy, xx = np.mgrid[: res.shape[0], : res.shape[1]]
-    res[(xx - r) ** 2 + (yy - r) ** 2 > radius * radius] = -1.0
-    px, py, best = _peak(res)
+    px, py, best = _peak(_correlate(win, template, radius))
     return np.asarray(centre, np.float64) + (np.array([px, py]) - r), best
 
 

@@ -15,10 +15,10 @@ import numpy as np
 TENTATIVE, CONFIRMED, LOST = 0, 1, 2
 STATUS_NAMES = {TENTATIVE: "tentative", CONFIRMED: "confirmed", LOST: "lost"}
 # where a measurement came from
-# px: a small user's object's reference patch (its box at the template's size, up to 16 px + 1)
-REF_PATCH = 17
 NONE, MASK, TEMPLATE, DETECTION, GIVEN = 0, 1, 2, 3, 4
 SOURCE_NAMES = {NONE: "none", MASK: "mask", TEMPLATE: "template", DETECTION: "detection", GIVEN: "given"}
+# px: the side of a small user's object's first patch (its box at the template's size: under 16 px, odd)
+REF_PATCH = 17
 
 
 def _rows(dtype, *shape):
