@@ -22,9 +22,10 @@ too small for a mask to add anything (``mask_min_size``) and the segmenter is un
 size (two objects seen from orbit do not overlap: ``neighbour_size``), the motion measurement
 is used. A small user's object given in a box of its own is held, whichever measured it, to
 its patch in the frame it was given (``reference_radius``): the previous frame's template
-carries a pixel of error into the next, the first patch none. A detection is associated with a track only if it is not much smaller than the
-object (the moving edge of a train is not the train); a slow discovered object shows only its
-front in the difference image, and is placed where it holds that blob.
+carries a pixel of error into the next, the first patch none. A detection is associated with
+a track only if it is not much smaller than the object (the moving edge of a train is not the
+train); a slow discovered object shows only its front in the difference image, and is placed
+where it holds that blob.
 
 Without ``image`` in ``predict`` the tracker runs on masks alone.
 """
@@ -899,10 +900,11 @@ class MaskTracker:
         holding the car's cast shadow) is carried into the next template and grows; the first
         patch carries none (the template update problem)."""
         cfg = self.cfg
-        size = np.nan_to_num(self.size, nan=np.inf)
-        small = (size.max(axis=1) < cfg.mask_min_size) & ~self.entering
+        small = (np.nan_to_num(self.size, nan=np.inf).max(axis=1) < cfg.mask_min_size) & ~self.entering
+        # the patch's size: the user's box at the template's size (as ``match_templates`` cuts it)
+        side = np.maximum(np.round(np.nan_to_num(self.size)).astype(int) | 1, cfg.motion.min_template)
         for i in np.flatnonzero(small & self.has_given & np.isnan(self.ref_patch[:, 0, 0])):
-            tw, th = np.maximum(np.round(self.size[i]).astype(int) | 1, cfg.motion.min_template)
+            tw, th = side[i]
             g = self.given[i]
             patch = cut_patch(self._gray, (g[:2] + g[2:]) / 2, int(tw), int(th))
             if patch is not None and max(tw, th) <= REF_PATCH:
@@ -912,7 +914,7 @@ class MaskTracker:
         own = np.nan_to_num(self.pad, nan=np.inf).max(axis=1) <= cfg.reference_margin
         rows = small & own & (self.n_obs > 0) & (source != NONE) & ~np.isnan(self.ref_patch[:, 0, 0])
         for i in np.flatnonzero(rows):
-            tw, th = np.maximum(np.round(self.size[i]).astype(int) | 1, cfg.motion.min_template)
+            tw, th = side[i]
             centre = (measured[i, :2] + measured[i, 2:]) / 2
             found, score = find_near(self._gray, self.ref_patch[i, :th, :tw], centre, cfg.reference_radius)
             # under half a pixel is the correlation's own error, not the measurement's
