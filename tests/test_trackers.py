@@ -1157,6 +1157,53 @@ def test_a_slow_object_coming_in_grows_from_its_sliver_by_its_masks():
     tr.propose([[99, 93, 111, 100]], new_tracks=False)
     res = tr.update(2, [_box_mask(seen(2), shape)], [0.55])
     assert list(res.sources) == [DETECTION]
+    # one coming in at 3 px a frame: its blobs measure its motion and its confident masks its
+    # extent; while a mask reaches the edge the object is still coming in (its prompt reaches
+    # the edge, its size grows), whichever measurement placed it
+    part = lambda f: np.array([100, 100 - 3 * f + 2, 110, 100], float)
+    tr = MaskTracker(shape)
+    for f in range(1, 6):
+        tr.predict(f, flat)
+        if f == 1:
+            tr.add([[100, 99, 110, 100]])
+        else:
+            tr.propose([part(f) + [-1, -1, 1, 0]], new_tracks=False)
+        assert tr.prompts().boxes[0, 3] == 100, f
+        inside = np.r_[part(f)[:3], 100] if f < 5 else part(f) - [0, 0, 0, 2]  # off the edge in frame 5
+        res = tr.update(f, [_box_mask(inside, shape)], [0.9])
+        assert list(res.sources) == [MASK], f
+        assert tr.entering[0] == (f < 5), f
+
+
+def test_an_object_coming_in_pushed_out_by_the_platform_for_a_frame_keeps_its_track():
+    """A 10 px wide object coming in from the bottom edge at 1 px a frame, given as the 1 px
+    sliver inside: in frame 3 the platform's jitter (4 px down) pushes all of it out of the
+    frame for that frame. The track has a velocity by then (coming in), so a box outside the
+    frame would otherwise end it as an object that left: it is kept, and measured again when
+    the platform comes back."""
+    size = (160, 240)
+    ground = _ground(size, seed=6)
+    jitter = [(0, 0), (0, 0), (0, 4), (0, 0), (0, 0)]
+    obj = lambda f: np.array([100, 160 - f, 110, 160 + 20], float)  # ground frame, 20 px long
+
+    def seen(f):  # the part inside the frame (None: none)
+        b = obj(f) + np.tile(jitter[f - 1], 2)
+        return np.r_[b[:3], min(b[3], 160)] if b[1] < 160 else None
+
+    tr = MaskTracker(size)
+    for f in range(1, 6):
+        img = _scene(ground, [obj(f)], jitter[f - 1], size)
+        tr.predict(f, img)
+        if f == 1:
+            tr.add([seen(1)])
+        assert list(tr.ids) == [1], f  # never ended
+        prompt = tr.prompts().boxes[0]
+        part = seen(f)
+        mask = (_box_mask(np.r_[np.maximum(part[:2], prompt[:2]), np.minimum(part[2:], prompt[2:])], size)
+                if part is not None else np.zeros(size, bool))
+        res = tr.update(f, [mask], [0.9])
+        assert (list(res.ids) == [1]) == (part is not None), f
+    assert np.allclose(res.boxes[0], seen(5), atol=1)
 
 
 def test_a_box_measured_by_motion_alone_keeps_its_size():

@@ -676,9 +676,9 @@ class MaskTracker:
             cy = np.clip(pred[:, [1, 3]], 0, self.height)
             inside = (cx[:, 1] - cx[:, 0]) * (cy[:, 1] - cy[:, 0])
             area = np.prod(pred[:, 2:] - pred[:, :2], axis=1)
-            # only a track with a velocity can be leaving: a sliver given at the edge (an object
-            # coming in) is pushed out by the platform's jitter, not by its own motion
-            gone = (inside < self.cfg.min_visible * area) & ~self.has_given & (self.n_obs >= 2)
+            # only a track with a velocity can be leaving, and not one still coming in: a sliver
+            # given at the edge is pushed out by the platform's jitter, not by its own motion
+            gone = (inside < self.cfg.min_visible * area) & ~self.has_given & (self.n_obs >= 2) & ~self.entering
             self._keep(~gone)
         self._prompts = None
         return self.prompts()
@@ -966,6 +966,8 @@ class MaskTracker:
             across = (self._edge_axes(box[None], border)[0]
                       if self.entering[i] and box is not None and not self.has_given[i] and self.motion_src[i] != DETECTION
                       else np.zeros(2, bool))
+            # (a mask has no blind border: one that has not reached the edge has come in)
+            at_edge = self.entering[i] and box is not None and self._at_edge(box[None])[0]
             growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
             pixels = float(np.count_nonzero(masks[i])) if box is not None and sized[i] else np.nan  # users' objects only
             why = gate(box, scores[i], reference, prompts.boxes[i], widened, cfg.gate, self.ref_area[i], growing,
@@ -991,7 +993,7 @@ class MaskTracker:
                 if growing:  # the part inside grew: the object is at least that long across the edge
                     self.size[i] = np.where(across, np.maximum(self.size[i], box[2:] - box[:2]), self.size[i])
                     self.ref_area[i] = np.prod(self.size[i])
-                elif self.entering[i]:  # its mask is off the edge: it has come in
+                elif self.entering[i] and not at_edge:  # its mask is off the edge: it has come in
                     self.entering[i] = False
                 continue
             if why is not None:
