@@ -87,7 +87,9 @@ class TrackerConfig:
     #                             DiscoveryConfig.pad here)
     shared_blob_area: float = 1.5  # a blob holding the places of two users' objects moving
     #                                together and this x larger than each is both (``_shared_blobs``)
-    min_visible: float = 0.3  # a track with a velocity whose predicted box is less than this inside the frame ends
+    # a track with a velocity whose predicted box is less than this inside the frame ends (one
+    # still coming in does not: the platform's jitter pushes a sliver out, not its own motion)
+    min_visible: float = 0.3
     # a user's box at most this many px deep at the frame's edge holds only the part of an
     # object coming in (no object followed from orbit is that small): while it comes in, its
     # masks that reach the same edge measure it (from its second frame, where no blob does) and
