@@ -19,6 +19,11 @@ a few rows where identities switch). Then:
   judged). Kinds compare areas: where the annotation holds a margin around the object, an
   object's own box off the annotation's centre counts as a ``part``.
 
+A true box at least half inside another true box is ``covered``: objects drawn over each other
+(a car across an airplane, two cars riding into each other on a generated clip). How many of
+the true and of the missed rows are covered is counted apart: a tracker cannot be asked to
+follow what it cannot see.
+
 ``--tracks N`` also lists the N reported tracks with the most false rows: their rows, false
 rows, mean size, and the true ids their false boxes overlap most (a track that ran away over
 the ground, a box kept a pixel off a small car). ``--objects N`` lists the N true objects with
@@ -82,6 +87,18 @@ def frame_losses(gt: Tracks, pred: Tracks, match: Matching) -> tuple[list[tuple[
     return misses, kinds
 
 
+def covered(boxes: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """[N]: at least ``share`` of box i's area lies inside another of ``boxes`` (xyxy)."""
+    if len(boxes) < 2:
+        return np.zeros(len(boxes), bool)
+    lo = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    hi = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    np.fill_diagonal(inter, 0)
+    area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1e-9)
+    return (inter / area[:, None]).max(axis=1) >= share
+
+
 def _overlapped(gt: Tracks, box: np.ndarray):
     """The true id that ``box`` overlaps most, or "-" where it overlaps none."""
     if not len(gt):
@@ -93,7 +110,8 @@ def _overlapped(gt: Tracks, box: np.ndarray):
 def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: int = 0, objects: int = 0) -> dict:
     """Missed and false rows of every sequence found under ``gt_root`` (``benchmarks.score``'s
     layout), totalled: {"true": {class: {band: n}}, "missed": {class: {band: {"off": n, "none":
-    n}}}, "false": {kind: n}, "sequences": [...], "missing": [...]}; with ``tracks`` > 0 also
+    n}}}, "false": {kind: n}, "covered": {"true": n, "missed": n} (rows half inside another true
+    box), "sequences": [...], "missing": [...]}; with ``tracks`` > 0 also
     "tracks": the ``tracks`` reported tracks with the most false rows, most first, each
     {"sequence", "id", "rows", "false", "size": [w, h], "over": {true id or "-": false rows}};
     with ``objects`` > 0 also "objects": the ``objects`` true objects with the most missed rows,
@@ -103,6 +121,7 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
     true: dict = {}
     missed: dict = {}
     false = dict.fromkeys(FP_KINDS, 0)
+    hidden = {"true": 0, "missed": 0}
     per_track, per_object = [], []
     done, missing = [], []
     for s in find_sequences(Path(gt_root), Path(pred_root)):
@@ -119,6 +138,9 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
                 bands, band = true.setdefault(CLASS_NAMES.get(c, "unknown"), {}), size_band(b)
                 bands[band] = bands.get(band, 0) + 1
             m, f = frame_losses(g, p, match)
+            under = covered(g.boxes)
+            hidden["true"] += int(under.sum())
+            hidden["missed"] += int(sum(under[i] for i, *_ in m))
             if objects:
                 for k in g.ids.tolist():
                     life.setdefault(int(k), {})[n] = "#"
@@ -150,8 +172,8 @@ def losses(gt_root: str | Path, pred_root: str | Path, match: Matching, tracks: 
                                    "first": int(first), "missed": int(lost),
                                    "life": "".join(marks.get(n, " ") for n in range(first, last + 1))})
         done.append(s.name)
-    result = {"match": match.describe(), "true": true, "missed": missed, "false": false, "sequences": done,
-              "missing": missing}
+    result = {"match": match.describe(), "true": true, "missed": missed, "false": false, "covered": hidden,
+              "sequences": done, "missing": missing}
     if tracks:
         result["tracks"] = sorted(per_track, key=lambda r: (-r["false"], r["sequence"], r["id"]))[:tracks]
     if objects:
@@ -169,6 +191,8 @@ def format_losses(result: dict) -> str:
     total_true = sum(sum(b.values()) for b in result["true"].values())
     total_missed = sum(c["off"] + c["none"] for b in result["missed"].values() for c in b.values())
     lines.append(f"{'all':<10}{'':>6}{total_true:>8}{total_missed:>8}")
+    lines.append(f"covered (half inside another true box): {result['covered']['true']} true rows, "
+                 f"{result['covered']['missed']} of them missed")
     lines.append("false positives: " + ", ".join(f"{k} {v}" for k, v in result["false"].items())
                  + f" (all {sum(result['false'].values())})")
     if result.get("tracks"):

@@ -93,3 +93,19 @@ def test_the_objects_with_the_most_missed_rows_are_listed_frame_by_frame(tmp_pat
     assert "##oo.." in out and "#. #." not in out
     with pytest.raises(SystemExit):
         main(["--gt", str(gt), "--pred", str(pred), "--objects", "-1"])
+
+
+def test_true_boxes_half_inside_another_are_counted_as_covered(tmp_path, capsys):
+    gt_rows = [
+        (1, 1, 100, 100, 40, 40, 1, 1),  # an airplane
+        (1, 2, 110, 110, 4, 6, 1, 0),  # a car on it: wholly inside its box
+        (1, 3, 138, 100, 4, 6, 1, 0),  # a car half over its edge (2 of 4 px wide)
+        (1, 4, 139, 120, 4, 6, 1, 0),  # a car a quarter over it: not covered
+        (1, 5, 300, 300, 4, 6, 1, 0),  # a car alone
+    ]
+    pred_rows = [(1, 11, 100, 100, 40, 40), (1, 13, 138, 100, 4, 6), (1, 14, 139, 120, 4, 6)]
+    gt, pred = _roots(tmp_path, gt_rows, pred_rows)
+    r = losses(gt, pred, Matching("iou", 0.5))
+    assert r["covered"] == {"true": 2, "missed": 1}  # the car inside the airplane's box is missed
+    assert main(["--gt", str(gt), "--pred", str(pred)]) == 0
+    assert "covered (half inside another true box): 2 true rows, 1 of them missed" in capsys.readouterr().out
