@@ -405,9 +405,29 @@ def test_a_small_car_given_a_tight_box_is_found_again_beyond_twice_its_length():
                 for f, res in _follow_alone(ground, box, 11, config)]
 
     # its first search reaches min_new_search px (14) where twice its longer side (12) would not
+    # (nor would the search farther, test below, where nothing near fits)
+    found = run(TrackerConfig(motion=MotionConfig(wide_search=1.0)))
+    assert all(len(r) == 1 and r[0][0] == 1 and r[0][1] <= 2.0 for r in found), found
+    lost = run(TrackerConfig(motion=MotionConfig(min_new_search=0.0, wide_search=1.0)))
+    assert not all(len(r) == 1 and r[0][1] <= 2.0 for r in lost), lost
+
+
+def test_a_small_car_that_nothing_near_fits_is_searched_for_farther():
+    """A 6 x 3 px car given a tight box and driving 20 px a frame: in its second frame it lies
+    beyond its first search (14 px), where nothing fits its patch, and the search twice as far
+    finds it (``MotionConfig.wide_search``); its velocity then follows from there."""
+    from trackers.motion import MotionConfig
+
+    ground = _ground(seed=4)
+    box = lambda f: np.array([10 + 20 * f, 70 + 2 * f, 16 + 20 * f, 73 + 2 * f], float)
+
+    def run(config):
+        return [[(int(i), float(np.abs(_centre(b) - _centre(box(f))).max())) for i, b in zip(res.ids, res.boxes)]
+                for f, res in _follow_alone(ground, box, 9, config)]
+
     found = run(TrackerConfig())
     assert all(len(r) == 1 and r[0][0] == 1 and r[0][1] <= 2.0 for r in found), found
-    lost = run(TrackerConfig(motion=MotionConfig(min_new_search=0.0)))
+    lost = run(TrackerConfig(motion=MotionConfig(wide_search=1.0)))
     assert not all(len(r) == 1 and r[0][1] <= 2.0 for r in lost), lost
 
 

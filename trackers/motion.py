@@ -28,6 +28,9 @@ class MotionConfig:
     min_new_search: float = 14.0  # ... and at least this many px: a user's tight box of a small
     #                               fast car (90% of the real dev clip's cars move at most 14 px
     #                               a frame: 2.4 lengths of a 6 px car)
+    wide_search: float = 2.0  # ... and for a user's box, where no place there that matches back
+    wide_score: float = 0.7  #     correlates this well (a tight box of a faster car), this x as
+    #                             far, up to wide_search x min_new_search px (1: no second search)
     k_sigma: float = 3.0  # a track with velocity: this many position sigmas ...
     min_search: float = 3.0  # ... plus this many px
     candidates: int = 3  # best places per track, shared out among tracks without conflict

@@ -650,15 +650,29 @@ class MaskTracker:
                                               radii, mcfg, top=mcfg.candidates)
             wh = before[idx, 2:] - before[idx, :2]
             longer = wh.max(axis=1)
+            # without a velocity the search is wide (twice the object's length), and a column of
+            # look-alike cars offers the neighbour's place, a rail bed or a road a thin train's or
+            # a ship's: keep the places that match back onto the object (a discovered track has
+            # its blobs to correct it, a user's box has not yet)
+            young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0]))
+            back = np.maximum(mcfg.backward * longer[young], 2.0)[:, None]
             if mcfg.backward > 0:
-                # without a velocity the search is wide (twice the object's length), and a column
-                # of look-alike cars offers the neighbour's place, a rail bed or a road a thin
-                # train's or a ship's: keep the places that match back onto the object (a
-                # discovered track has its blobs to correct it, a user's box has not yet)
-                young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0]))
                 err = backward_error(self._gray, gray, before[idx[young]], centres[young], radii[young], mcfg)
-                ok = err <= np.maximum(mcfg.backward * longer[young], 2.0)[:, None]
-                scores[young] = np.where(ok, scores[young], np.nan)
+                scores[young] = np.where(err <= back, scores[young], np.nan)
+            if mcfg.wide_search > 1:
+                # where no place that matches back fits well, the object moved farther than its
+                # first search (a tight box of a fast car): it is searched for again, farther
+                weak = ~(np.nan_to_num(scores[young, 0], nan=-1.0) >= mcfg.wide_score)
+                k = young[weak]
+                if len(k):
+                    # (no farther than a car drives a frame: past that a column offers look-alikes)
+                    wide = np.maximum(radii[k], np.minimum(mcfg.wide_search * radii[k], mcfg.wide_search * mcfg.min_new_search))
+                    wc, ws = match_templates(self._gray, gray, before[idx[k]], (pred[idx[k], :2] + pred[idx[k], 2:]) / 2,
+                                             wide, mcfg, top=mcfg.candidates)
+                    if mcfg.backward > 0:
+                        ws = np.where(backward_error(self._gray, gray, before[idx[k]], wc, wide, mcfg) <= back[weak], ws, np.nan)
+                    better = np.nan_to_num(ws[:, 0], nan=-1.0) > np.nan_to_num(scores[k, 0], nan=-1.0)
+                    centres[k[better]], scores[k[better]] = wc[better], ws[better]
             found, where = self._share_out(centres, scores, np.hypot(wh[:, 0], wh[:, 1]))
             # a moving object's template found nearer its last place than where it was to move
             # held the ground there, not the object (a faint car on a dark road): the track
