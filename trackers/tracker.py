@@ -666,11 +666,12 @@ class MaskTracker:
                 k = young[weak]
                 if len(k):
                     # (no farther than a car drives a frame: past that a column offers look-alikes)
-                    wide = np.maximum(radii[k], np.minimum(mcfg.wide_search * radii[k], mcfg.wide_search * mcfg.min_new_search))
+                    wide = np.maximum(radii[k], mcfg.wide_search * np.minimum(radii[k], mcfg.min_new_search))
                     wc, ws = match_templates(self._gray, gray, before[idx[k]], (pred[idx[k], :2] + pred[idx[k], 2:]) / 2,
                                              wide, mcfg, top=mcfg.candidates)
                     if mcfg.backward > 0:
-                        ws = np.where(backward_error(self._gray, gray, before[idx[k]], wc, wide, mcfg) <= back[weak], ws, np.nan)
+                        err = backward_error(self._gray, gray, before[idx[k]], wc, wide, mcfg)
+                        ws = np.where(err <= back[weak], ws, np.nan)
                     better = np.nan_to_num(ws[:, 0], nan=-1.0) > np.nan_to_num(scores[k, 0], nan=-1.0)
                     centres[k[better]], scores[k[better]] = wc[better], ws[better]
             found, where = self._share_out(centres, scores, np.hypot(wh[:, 0], wh[:, 1]))
