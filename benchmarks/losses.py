@@ -44,7 +44,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from data.mot import CLASS_NAMES, Tracks, read_mot
-from trackers.matching import iou_matrix
+from trackers.matching import intersection_matrix, iou_matrix
 
 from .score import add_roots_args, find_sequences, matching_of
 from .tracking import Matching
@@ -91,9 +91,7 @@ def covered(boxes: np.ndarray, share: float = 0.5) -> np.ndarray:
     """[N]: at least ``share`` of box i's area lies inside another of ``boxes`` (xyxy)."""
     if len(boxes) < 2:
         return np.zeros(len(boxes), bool)
-    lo = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    hi = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    inter = intersection_matrix(boxes, boxes)
     np.fill_diagonal(inter, 0)
     area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1e-9)
     return (inter / area[:, None]).max(axis=1) >= share

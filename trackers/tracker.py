@@ -655,25 +655,18 @@ class MaskTracker:
             # a ship's: keep the places that match back onto the object (a discovered track has
             # its blobs to correct it, a user's box has not yet)
             young = np.flatnonzero((self.n_obs[idx] == 1) & ~np.isnan(self.size[idx, 0]))
-            back = np.maximum(mcfg.backward * longer[young], 2.0)[:, None]
-            if mcfg.backward > 0:
-                err = backward_error(self._gray, gray, before[idx[young]], centres[young], radii[young], mcfg)
-                scores[young] = np.where(err <= back, scores[young], np.nan)
-            if mcfg.wide_search > 1:
-                # where no place that matches back fits well, the object moved farther than its
-                # first search (a tight box of a fast car): it is searched for again, farther
-                weak = ~(np.nan_to_num(scores[young, 0], nan=-1.0) >= mcfg.wide_score)
-                k = young[weak]
-                if len(k):
-                    # (no farther than a car drives a frame: past that a column offers look-alikes)
-                    wide = np.maximum(radii[k], mcfg.wide_search * np.minimum(radii[k], mcfg.min_new_search))
-                    wc, ws = match_templates(self._gray, gray, before[idx[k]], (pred[idx[k], :2] + pred[idx[k], 2:]) / 2,
-                                             wide, mcfg, top=mcfg.candidates)
-                    if mcfg.backward > 0:
-                        err = backward_error(self._gray, gray, before[idx[k]], wc, wide, mcfg)
-                        ws = np.where(err <= back[weak], ws, np.nan)
-                    better = np.nan_to_num(ws[:, 0], nan=-1.0) > np.nan_to_num(scores[k, 0], nan=-1.0)
-                    centres[k[better]], scores[k[better]] = wc[better], ws[better]
+            scores[young] = self._matched_back(gray, before[idx[young]], centres[young], radii[young], scores[young])
+            # where no place that matches back fits well, the object moved farther than its first
+            # search (a tight box of a fast car): it is searched for again, farther, though no
+            # farther than a car drives a frame (past that a column offers look-alikes)
+            k = young[~(np.nan_to_num(scores[young, 0], nan=-1.0) >= mcfg.wide_score)] if mcfg.wide_search > 1 else []
+            if len(k):
+                wide = np.maximum(radii[k], mcfg.wide_search * np.minimum(radii[k], mcfg.min_new_search))
+                wc, ws = match_templates(self._gray, gray, before[idx[k]], (pred[idx[k], :2] + pred[idx[k], 2:]) / 2,
+                                         wide, mcfg, top=mcfg.candidates)
+                ws = self._matched_back(gray, before[idx[k]], wc, wide, ws)
+                better = np.nan_to_num(ws[:, 0], nan=-1.0) > np.nan_to_num(scores[k, 0], nan=-1.0)
+                centres[k[better]], scores[k[better]] = wc[better], ws[better]
             found, where = self._share_out(centres, scores, np.hypot(wh[:, 0], wh[:, 1]))
             # a moving object's template found nearer its last place than where it was to move
             # held the ground there, not the object (a faint car on a dark road): the track
@@ -699,6 +692,19 @@ class MaskTracker:
             self._keep(~gone)
         self._prompts = None
         return self.prompts()
+
+    def _matched_back(self, gray: np.ndarray, boxes: np.ndarray, places: np.ndarray, radii: np.ndarray,
+                      scores: np.ndarray) -> np.ndarray:
+        """``scores`` [N, K] of the ``places`` [N, K, 2] found in ``gray`` for the objects at
+        ``boxes`` in the previous frame, NaN where the place, searched for in the previous frame
+        within ``radii``, lands more than ``MotionConfig.backward`` x the object's longer side
+        (2 px at least) from where it was (``backward`` 0: as they are)."""
+        mcfg = self.cfg.motion
+        if mcfg.backward <= 0 or not len(boxes):
+            return scores
+        err = backward_error(self._gray, gray, boxes, places, radii, mcfg)
+        longer = (boxes[:, 2:] - boxes[:, :2]).max(axis=1)
+        return np.where(err <= np.maximum(mcfg.backward * longer, 2.0)[:, None], scores, np.nan)
 
     def skip(self, frame: int) -> None:
         """The frame (after ``predict(frame)``) could not be decoded: every track coasts through
