@@ -246,6 +246,40 @@ def test_a_slow_object_on_a_road_leaves_no_trail_blob():
             assert front[0] >= car(7)[0] and front[2] >= car(7)[2], (seed, trail)  # the part ahead
 
 
+def test_the_trail_background_is_taken_around_the_moving_pixels_as_over_the_whole_frame():
+    """The local background is a median over 15 px; taken on crops around the moving pixels'
+    pieces (at the frame's edges and corners too) it decides every pixel as over the whole frame."""
+    import cv2
+
+    from trackers.discovery import _near_background
+
+    rng = np.random.default_rng(1)
+    for trial in range(3):
+        cur = cv2.GaussianBlur(rng.uniform(0, 255, (120, 160)).astype(np.float32), (0, 0), 2) * 3 - 200
+        d = rng.uniform(0, 50, cur.shape).astype(np.float32)
+        raw = rng.uniform(size=cur.shape) > 0.99
+        raw[40:70, 0:12] = raw[110:, 150:] = raw[:3, 60:90] = True
+        bg = cv2.medianBlur(np.clip(cur, 0, 255).astype(np.uint8), 15).astype(np.float32)
+        whole = raw & (np.abs(cur - bg) >= 0.8 * d)
+        assert 0 < whole.sum() < raw.sum()
+        assert np.array_equal(raw & _near_background(cur, d, raw, 0.8, 15), whole), trial
+    assert not _near_background(cur, d, np.zeros_like(raw), 0.8, 15).any()
+
+
+def test_the_registration_leaves_out_every_tracked_box_grown_by_a_pixel():
+    """The tracked objects' boxes, grown by a pixel and clipped to the frame (on a frame shrunk
+    by 2, in its pixels), weigh 0 in the registration, with soft edges."""
+    import cv2
+
+    from trackers.motion import _keep
+
+    boxes = np.array([[20.0, 20, 40, 32], [-10, 60, 7, 120], [98, 0, 120, 2]])  # full-frame px
+    sharp = np.ones((40, 50), np.float32)
+    sharp[9:17, 9:21] = sharp[29:40, 0:5] = sharp[0:2, 48:50] = 0
+    assert np.allclose(_keep((40, 50), boxes, 2), cv2.GaussianBlur(sharp, (0, 0), 1.5))
+    assert np.allclose(_keep((40, 50), np.zeros((0, 4)), 2), 1)
+
+
 def test_the_trail_filter_is_on_where_a_run_follows_prompts_and_off_where_it_discovers():
     """A prompted run's blobs only measure objects it follows: the filter places a slow one's
     blob on it. A discovering run needs a faint car's whole difference to find it."""

@@ -111,8 +111,7 @@ class MotionDiscovery:
         if (self.cfg.trail or 0.0) > 0:
             # a slow object's trail (covered in both earlier frames, ground now) differs from
             # both like its front does; now it is ground: near its local background
-            bg = cv2.medianBlur(np.clip(cur, 0, 255).astype(np.uint8), self.cfg.trail_window).astype(np.float32)
-            raw &= np.abs(cur - bg) >= self.cfg.trail * d
+            raw &= _near_background(cur, d, raw, self.cfg.trail, self.cfg.trail_window)
         raw = raw.astype(np.uint8)
         k = self.cfg.merge
         joined = cv2.morphologyEx(raw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -129,3 +128,26 @@ class MotionDiscovery:
             p = self.cfg.pad
             boxes.append([max(x - p, 0), max(y - p, 0), min(x + bw + p, w), min(y + bh + p, h)])
         return np.array(boxes, np.float64).reshape(-1, 4)
+
+
+def _near_background(cur: np.ndarray, d: np.ndarray, raw: np.ndarray, factor: float, window: int) -> np.ndarray:
+    """Where ``cur`` differs from its local background (the median of a ``window`` px square)
+    by at least ``factor`` x the difference ``d``; evaluated at the pixels of ``raw`` only, the
+    median taken on crops around its pieces (the same values as over the whole frame, at a
+    fraction of the cost)."""
+    out = np.zeros(raw.shape, bool)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(raw.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return out
+    img = np.clip(cur, 0, 255).astype(np.uint8)
+    if n > 2000:  # pieces everywhere (a frame of noise): one median over the frame is cheaper
+        return raw & (np.abs(cur - cv2.medianBlur(img, window).astype(np.float32)) >= factor * d)
+    h, w = raw.shape
+    r = window // 2
+    for x, y, bw, bh, _ in stats[1:].tolist():
+        x1, y1, x2, y2 = max(x - r, 0), max(y - r, 0), min(x + bw + r, w), min(y + bh + r, h)
+        bg = cv2.medianBlur(img[y1:y2, x1:x2], window).astype(np.float32)[y - y1 : y - y1 + bh, x - x1 : x - x1 + bw]
+        part = (slice(y, y + bh), slice(x, x + bw))
+        out[part] |= np.abs(cur[part] - bg) >= factor * d[part]
+    return out
+

@@ -58,9 +58,11 @@ def _keep(shape, boxes: np.ndarray, d: int) -> np.ndarray:
     """1 outside ``boxes`` (grown by a pixel, in a frame shrunk by ``d``), 0 inside, soft edges."""
     keep = np.ones(shape, np.float32)
     h, w = shape
-    for x1, y1, x2, y2 in np.asarray(boxes, np.float64) / d:
-        keep[int(np.clip(np.floor(y1) - 1, 0, h)) : int(np.clip(np.ceil(y2) + 1, 0, h)),
-             int(np.clip(np.floor(x1) - 1, 0, w)) : int(np.clip(np.ceil(x2) + 1, 0, w))] = 0
+    b = np.asarray(boxes, np.float64).reshape(-1, 4) / d
+    lo = np.clip(np.floor(b[:, :2]) - 1, 0, [w, h]).astype(np.int64)
+    hi = np.clip(np.ceil(b[:, 2:]) + 1, 0, [w, h]).astype(np.int64)
+    for (x1, y1), (x2, y2) in zip(lo.tolist(), hi.tolist()):
+        keep[y1:y2, x1:x2] = 0
     return cv2.GaussianBlur(keep, (0, 0), 1.5)
 
 
