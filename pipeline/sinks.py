@@ -55,12 +55,31 @@ class _FrameFile:
 
 
 def encode_rle(mask: np.ndarray, offset, frame_size) -> dict:
-    """COCO RLE of a crop mask pasted into the full frame."""
+    """COCO RLE of a crop mask (top-left at ``offset``, x y) pasted into the full frame; what
+    lies outside the frame is left out. The runs are counted over the columns the crop spans
+    only (COCO's runs go down each column in turn): a frame of zeros per mask is not needed."""
     h, w = frame_size
-    full = np.zeros((h, w), np.uint8, order="F")
+    m = np.asarray(mask).astype(bool)
     x, y = int(offset[0]), int(offset[1])
-    full[y : y + mask.shape[0], x : x + mask.shape[1]] = mask
-    rle = mask_utils.encode(full)
+    m = m[max(-y, 0) : max(h - y, 0), max(-x, 0) : max(w - x, 0)]
+    x, y = max(x, 0), max(y, 0)
+    ch, cw = m.shape
+    if m.size == 0:
+        runs = [h * w]
+    else:
+        cols = np.zeros((cw, h), np.uint8)  # the spanned columns, whole, one per row
+        cols[:, y : y + ch] = m.T
+        flat = cols.ravel()
+        runs = np.diff(np.r_[0, np.flatnonzero(np.diff(flat)) + 1, flat.size]).tolist()
+        if flat[0]:
+            runs.insert(0, 0)  # the runs start with zeros
+        runs[0] += x * h  # the columns before the crop's
+        after = (w - x - cw) * h  # ... and after it
+        if not flat[-1]:
+            runs[-1] += after
+        elif after:
+            runs.append(after)
+    rle = mask_utils.frPyObjects({"counts": runs, "size": [h, w]}, h, w)
     rle["counts"] = rle["counts"].decode("ascii")
     return rle
 

@@ -199,3 +199,29 @@ def test_a_truncated_video_is_reported_with_a_nonzero_exit(clip, tmp_path, capsy
     assert len((out / "masks.jsonl").read_text().splitlines()) == summary["frames_written"]
     assert (out / "tracks.txt").is_file()
     assert f"decoding stopped at frame {t['stopped_at']}" in capsys.readouterr().err
+
+
+def test_a_crop_mask_is_encoded_as_the_same_rle_as_its_full_frame():
+    """masks.jsonl's RLE, counted over the columns a crop spans, is COCO's encoding of the
+    crop pasted into a frame of zeros: at the frame's edges and corners, for empty and full
+    crops, and with the parts of a crop outside the frame left out."""
+    import numpy as np
+
+    from pipeline.sinks import encode_rle
+
+    h, w = 37, 53
+    rng = np.random.default_rng(0)
+    cases = [(np.ones((4, 5), bool), (0, 0)), (np.ones((4, 5), bool), (w - 5, h - 4)),
+             (np.zeros((6, 6), bool), (10, 10)), (np.ones((h, w), bool), (0, 0)),
+             (np.ones((6, 8), bool), (-3, -2)), (np.ones((6, 8), bool), (w - 5, h - 2)),
+             (np.ones((3, 3), bool), (w + 4, 2))]
+    for _ in range(200):
+        ch, cw = rng.integers(1, 20, 2)
+        x, y = int(rng.integers(-5, w)), int(rng.integers(-5, h))
+        cases.append((rng.uniform(size=(ch, cw)) < rng.uniform(0.05, 0.95), (x, y)))
+    for mask, (x, y) in cases:
+        full = np.zeros((h + 40, w + 40), np.uint8)  # room for the parts outside the frame
+        full[y + 20 : y + 20 + mask.shape[0], x + 20 : x + 20 + mask.shape[1]] = mask
+        expected = mask_utils.encode(np.asfortranarray(full[20 : 20 + h, 20 : 20 + w]))
+        rle = encode_rle(mask, (x, y), (h, w))
+        assert rle["size"] == [h, w] and rle["counts"] == expected["counts"].decode("ascii"), (mask.shape, x, y)
