@@ -248,7 +248,8 @@ def test_a_slow_object_on_a_road_leaves_no_trail_blob():
 
 def test_the_trail_background_is_taken_around_the_moving_pixels_as_over_the_whole_frame():
     """The local background is a median over 15 px; taken on crops around the moving pixels'
-    pieces (at the frame's edges and corners too) it decides every pixel as over the whole frame."""
+    pieces (at the frame's edges and corners too), or over the frame where pieces are
+    everywhere, it decides every pixel as over the whole frame."""
     import cv2
 
     from trackers.discovery import _near_background
@@ -264,6 +265,10 @@ def test_the_trail_background_is_taken_around_the_moving_pixels_as_over_the_whol
         assert 0 < whole.sum() < raw.sum()
         assert np.array_equal(raw & _near_background(cur, d, raw, 0.8, 15), whole), trial
     assert not _near_background(cur, d, np.zeros_like(raw), 0.8, 15).any()
+    scattered = np.zeros_like(raw)
+    scattered[::3, ::3] = True  # 2,120 pieces: one median over the whole frame instead
+    whole = scattered & (np.abs(cur - bg) >= 0.8 * d)
+    assert np.array_equal(scattered & _near_background(cur, d, scattered, 0.8, 15), whole)
 
 
 def test_the_registration_leaves_out_every_tracked_box_grown_by_a_pixel():

@@ -150,4 +150,3 @@ def _near_background(cur: np.ndarray, d: np.ndarray, raw: np.ndarray, factor: fl
         part = (slice(y, y + bh), slice(x, x + bw))
         out[part] |= np.abs(cur[part] - bg) >= factor * d[part]
     return out
-
