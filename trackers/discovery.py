@@ -139,14 +139,14 @@ def _near_background(cur: np.ndarray, d: np.ndarray, raw: np.ndarray, factor: fl
     n, _, stats, _ = cv2.connectedComponentsWithStats(raw.astype(np.uint8), connectivity=8)
     if n <= 1:
         return out
-    img = np.clip(cur, 0, 255).astype(np.uint8)
+    grey = lambda part: np.clip(part, 0, 255).astype(np.uint8)  # medianBlur's 8 bits
     if n > 2000:  # pieces everywhere (a frame of noise): one median over the frame is cheaper
-        return raw & (np.abs(cur - cv2.medianBlur(img, window).astype(np.float32)) >= factor * d)
+        return raw & (np.abs(cur - cv2.medianBlur(grey(cur), window).astype(np.float32)) >= factor * d)
     h, w = raw.shape
     r = window // 2
     for x, y, bw, bh, _ in stats[1:].tolist():
         x1, y1, x2, y2 = max(x - r, 0), max(y - r, 0), min(x + bw + r, w), min(y + bh + r, h)
-        bg = cv2.medianBlur(img[y1:y2, x1:x2], window).astype(np.float32)[y - y1 : y - y1 + bh, x - x1 : x - x1 + bw]
+        bg = cv2.medianBlur(grey(cur[y1:y2, x1:x2]), window)[y - y1 : y - y1 + bh, x - x1 : x - x1 + bw]
         part = (slice(y, y + bh), slice(x, x + bw))
-        out[part] |= np.abs(cur[part] - bg) >= factor * d[part]
+        out[part] |= np.abs(cur[part] - bg.astype(np.float32)) >= factor * d[part]
     return out
