@@ -1234,6 +1234,27 @@ def test_a_slow_object_coming_in_grows_from_its_sliver_by_its_masks():
         assert tr.entering[0] == (f < 5), f
 
 
+def test_an_object_coming_in_keeps_growing_after_a_mask_that_grew_faster():
+    """A 6 px wide object coming in from the bottom edge at 2 px a frame, given as the 2 px deep
+    sliver inside: in frame 3 its mask takes 2 px of ground more (8 px deep where the object
+    shows 6) and passes the gate though it grew faster than an object comes in. The size grows
+    by at most entering_growth in that frame, so that the object's own 2 px a frame after it
+    still measure it (the size was left behind, and the masks of a longer object rejected as
+    another size, when only masks that grew slowly enough counted)."""
+    shape = (100, 200)
+    depth = {1: 2, 2: 4, 3: 8, 4: 8, 5: 10, 6: 12, 7: 14, 8: 16, 9: 18}
+    tr = MaskTracker(shape)
+    flat = np.full((*shape, 3), 90, np.uint8)  # no texture: neither templates nor blobs measure anything
+    for f, d in depth.items():
+        tr.predict(f, flat)
+        if f == 1:
+            tr.add([[100, 98, 106, 100]])
+        res = tr.update(f, [_box_mask([100, 100 - d, 106, 100], shape)], [0.9])
+        assert list(res.sources) == [MASK], (f, tr.size[0])
+        assert np.allclose(res.boxes[0], [100, 100 - d, 106, 100]), f
+    assert np.allclose(tr.size[0], [6, 18]) and tr.entering[0]
+
+
 def test_an_object_coming_in_pushed_out_by_the_platform_for_a_frame_keeps_its_track():
     """A 10 px wide object coming in from the bottom edge at 1 px a frame, given as the 1 px
     sliver inside: in frame 3 the platform's jitter (4 px down) pushes all of it out of the

@@ -94,7 +94,8 @@ class TrackerConfig:
     # object coming in (no object followed from orbit is that small): while it comes in, its
     # masks that reach the same edge measure it (from its second frame, where no blob does) and
     # grow its size across that edge, by at most entering_growth px a frame (a mask that leaks
-    # into the ground grows faster)
+    # into the ground grows faster: one grown more than that passes only the usual gate, and
+    # the size grows by entering_growth, so that the object's own growth after it still counts)
     sliver: float = 2.0
     entering_growth: float = 3.0
     # a discovered track's reference size is its first mask's, which may hold a part of its
@@ -1013,8 +1014,11 @@ class MaskTracker:
                 source[i] = MASK
                 if sized[i] and (np.isnan(self.ref_pixels[i]) or growing):
                     self.ref_pixels[i] = pixels  # the whole object's (as much of it as has come in)
-                if growing:  # the part inside grew: the object is at least that long across the edge
-                    self.size[i] = np.where(across, np.maximum(self.size[i], box[2:] - box[:2]), self.size[i])
+                if growing or (across.any() and at_edge):
+                    # the part inside grew: the object is at least that long across the edge (or
+                    # entering_growth longer, where the mask grew faster than objects come in)
+                    grown = np.minimum(box[2:] - box[:2], self.size[i] + cfg.entering_growth)
+                    self.size[i] = np.where(across, np.maximum(self.size[i], grown), self.size[i])
                     self.ref_area[i] = np.prod(self.size[i])
                 elif self.entering[i] and not at_edge:  # its mask is off the edge: it has come in
                     self.entering[i] = False
