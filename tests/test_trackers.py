@@ -1315,6 +1315,24 @@ def test_a_box_measured_by_motion_alone_keeps_its_size():
     assert np.abs(sizes[0] - 18).max() <= 2.5, sizes[0]  # the last mask's 18 x 18, as the filter smoothed it
 
 
+def test_a_blob_on_a_much_larger_object_does_not_measure_a_small_track_without_its_own_measurement():
+    """A 4 x 5 px car given beside a 60 px airplane's wing, its box inside the airplane's: in
+    frame 2 neither has a template measurement and a blob (a moving edge of the airplane) lies
+    within the car's search. The blob is the airplane's, not the car's (a car that drove under
+    a wing was moved onto the airplane's edge and followed it); without the airplane, it
+    measures the car."""
+    car, plane = [100, 100, 104, 105], [80, 80, 140, 140]
+    for with_plane in (True, False):
+        tr = MaskTracker((200, 300))
+        tr.predict(1)
+        boxes = [car, plane] if with_plane else [car]
+        tr.add(boxes)
+        tr.update(1, [_box_mask(b, (200, 300)) for b in boxes], [0.9] * len(boxes))
+        tr.predict(2)
+        tr.propose([[106, 104, 110, 108]], new_tracks=False)
+        assert (tr.motion_src[0] == DETECTION) != with_plane, with_plane
+
+
 def test_a_mask_grown_over_the_car_beside_it_does_not_measure_its_track():
     """Two 16 px cars side by side, 2 px apart, moving together, both given: in frame 3 the
     first car's mask takes in the second car too. It covers another track's place, so it is

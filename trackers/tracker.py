@@ -74,6 +74,11 @@ class TrackerConfig:
     # grown over the car beside it) and does not measure it (0: never; the parts of one object
     # are smaller than it)
     neighbour_size: float = 0.5
+    # a user's track with no motion measurement of its own takes no blob inside the predicted
+    # box of a confirmed track at least this x longer: the blob is most likely that object's
+    # moving edge (a car that drove under an airplane's wing took one and followed the
+    # airplane; 0: off)
+    cover_size: float = 4.0
     n_init: int = 3  # detection-supported hits to confirm a tentative track ...
     confirm_min_shift: float = 3.0  # ... once it is this many px (ground, not frame) from where it was first measured
     max_age: int = 10  # misses before a track is removed
@@ -407,6 +412,8 @@ class MaskTracker:
                 radius = self._search_radius()[t]
             dist = np.linalg.norm(ref[:, None] - centres[free][None], axis=2) / radius[:, None]
             dist[too_small[rows][:, free]] = np.inf
+            if stage is not has_motion and self.cfg.cover_size > 0:
+                dist[self._under_larger(t, centres[free]) & sized[rows][:, None]] = np.inf
             if stage is has_motion:
                 shared, held = self._shared_blobs(t, ref, boxes[free], wh[rows], np.isfinite(dist) & sized[rows][:, None])
                 if len(shared):
@@ -441,6 +448,18 @@ class MaskTracker:
             free = np.delete(free, matches[:, 1])
         self._prompts = None
         return free
+
+    def _under_larger(self, tracks: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """[T, P]: whether each point lies inside the predicted box of another confirmed track at
+        least ``cover_size`` x longer than each of ``tracks``: a blob there is most likely a
+        moving edge of that larger object (a car that drove under an airplane's wing)."""
+        live = np.flatnonzero(self.status == CONFIRMED)
+        pred = self.predicted_boxes()
+        longer = (pred[:, 2:] - pred[:, :2]).max(axis=1)
+        inside = ((points[None] >= pred[live, None, :2]) & (points[None] <= pred[live, None, 2:])).all(axis=2)  # [L, P]
+        larger = longer[live][None] >= self.cfg.cover_size * longer[tracks][:, None]  # [T, L]
+        larger &= live[None] != tracks[:, None]
+        return (larger[:, :, None] & inside[None]).any(axis=1)
 
     def _shared_blobs(self, tracks: np.ndarray, places: np.ndarray, blobs: np.ndarray, wh: np.ndarray,
                       may: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
