@@ -412,8 +412,9 @@ class MaskTracker:
                 radius = self._search_radius()[t]
             dist = np.linalg.norm(ref[:, None] - centres[free][None], axis=2) / radius[:, None]
             dist[too_small[rows][:, free]] = np.inf
-            if stage is not has_motion and self.cfg.cover_size > 0:
-                dist[self._under_larger(t, centres[free]) & sized[rows][:, None]] = np.inf
+            user = np.flatnonzero(sized[rows])
+            if stage is not has_motion and self.cfg.cover_size > 0 and len(user):
+                dist[user] = np.where(self._under_larger(t[user], centres[free]), np.inf, dist[user])
             if stage is has_motion:
                 shared, held = self._shared_blobs(t, ref, boxes[free], wh[rows], np.isfinite(dist) & sized[rows][:, None])
                 if len(shared):
