@@ -1255,6 +1255,27 @@ def test_an_object_coming_in_keeps_growing_after_a_mask_that_grew_faster():
     assert np.allclose(tr.size[0], [6, 18]) and tr.entering[0]
 
 
+def test_a_large_object_coming_in_grows_along_the_edge_too():
+    """A 20 px long object given as the 1 px sliver at the right edge that widens along the edge
+    as it comes in (an airplane nose first: its wings come in after it): its masks reach the
+    edge and grow 2 px a frame across it and 4-6 px along it. A large object's size grows along
+    the edge too, by at most entering_growth a frame, so the masks of its wings still pass the
+    gate (with the size held along the edge they were rejected as another size from frame 7)."""
+    shape = (100, 200)
+    seen = {2: (3, 22), 3: (5, 26), 4: (7, 32), 5: (9, 38), 6: (11, 44), 7: (13, 48), 8: (15, 50)}
+    tr = MaskTracker(shape)
+    flat = np.full((*shape, 3), 90, np.uint8)  # no texture: neither templates nor blobs measure anything
+    tr.predict(1, flat)
+    tr.add([[199, 40, 200, 60]])
+    tr.update(1, [_box_mask([199, 40, 200, 60], shape)], [0.9])
+    for f, (w, h) in seen.items():
+        tr.predict(f, flat)
+        box = [200 - w, 50 - h / 2, 200, 50 + h / 2]
+        res = tr.update(f, [_box_mask(box, shape)], [0.9])
+        assert list(res.sources) == [MASK], (f, tr.size[0])
+    assert tr.entering[0] and tr.size[0, 1] > 20
+
+
 def test_an_object_coming_in_pushed_out_by_the_platform_for_a_frame_keeps_its_track():
     """A 10 px wide object coming in from the bottom edge at 1 px a frame, given as the 1 px
     sliver inside: in frame 3 the platform's jitter (4 px down) pushes all of it out of the

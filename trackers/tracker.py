@@ -100,7 +100,9 @@ class TrackerConfig:
     # masks that reach the same edge measure it (from its second frame, where no blob does) and
     # grow its size across that edge, by at most entering_growth px a frame (a mask that leaks
     # into the ground grows faster: one grown more than that passes only the usual gate, and
-    # the size grows by entering_growth, so that the object's own growth after it still counts)
+    # the size grows by entering_growth, so that the object's own growth after it still counts).
+    # A large object's (mask_min_size or more) grows along the edge too, whatever placed it (an
+    # airplane coming in nose first widens along the edge as its wings come in)
     sliver: float = 2.0
     entering_growth: float = 3.0
     # a discovered track's reference size is its first mask's, which may hold a part of its
@@ -1034,11 +1036,14 @@ class MaskTracker:
                 source[i] = MASK
                 if sized[i] and (np.isnan(self.ref_pixels[i]) or growing):
                     self.ref_pixels[i] = pixels  # the whole object's (as much of it as has come in)
-                if growing or (across.any() and at_edge):
+                axes = across  # a large object coming in grows along the edge too
+                if self.entering[i] and not self.has_given[i] and np.nanmax(self.size[i]) >= cfg.mask_min_size:
+                    axes = np.ones(2, bool) if self._edge_axes(box[None], border)[0].any() else across
+                if growing or (axes.any() and at_edge):
                     # the part inside grew: the object is at least that long across the edge (or
                     # entering_growth longer, where the mask grew faster than objects come in)
                     grown = np.minimum(box[2:] - box[:2], self.size[i] + cfg.entering_growth)
-                    self.size[i] = np.where(across, np.maximum(self.size[i], grown), self.size[i])
+                    self.size[i] = np.where(axes, np.maximum(self.size[i], grown), self.size[i])
                     self.ref_area[i] = np.prod(self.size[i])
                 elif self.entering[i] and not at_edge:  # its mask is off the edge: it has come in
                     self.entering[i] = False
