@@ -414,8 +414,8 @@ class MaskTracker:
                 radius = self._search_radius()[t]
             dist = np.linalg.norm(ref[:, None] - centres[free][None], axis=2) / radius[:, None]
             dist[too_small[rows][:, free]] = np.inf
-            user = np.flatnonzero(sized[rows])
-            if stage is not has_motion and self.cfg.cover_size > 0 and len(user):
+            user = np.flatnonzero(sized[rows]) if stage is not has_motion and self.cfg.cover_size > 0 else []
+            if len(user):
                 dist[user] = np.where(self._under_larger(t[user], centres[free]), np.inf, dist[user])
             if stage is has_motion:
                 shared, held = self._shared_blobs(t, ref, boxes[free], wh[rows], np.isfinite(dist) & sized[rows][:, None])
@@ -1009,9 +1009,9 @@ class MaskTracker:
             reference = self.given[i] if self.has_given[i] else corrected[i]
             # an object coming in: its mask reaches the edge and grew no faster than it can come in
             # (not where the user's box or a blob measures it: they place a small object better)
-            across = (self._edge_axes(box[None], border)[0]
-                      if self.entering[i] and box is not None and not self.has_given[i] and self.motion_src[i] != DETECTION
-                      else np.zeros(2, bool))
+            edges = (self._edge_axes(box[None], border)[0] if self.entering[i] and box is not None and not self.has_given[i]
+                     else np.zeros(2, bool))
+            across = edges & (self.motion_src[i] != DETECTION)
             # (a mask has no blind border: one that has not reached the edge has come in)
             at_edge = self.entering[i] and box is not None and self._at_edge(box[None])[0]
             growing = bool(across.any() and np.all(box[2:] - box[:2] <= self.size[i] + cfg.entering_growth))
@@ -1036,9 +1036,8 @@ class MaskTracker:
                 source[i] = MASK
                 if sized[i] and (np.isnan(self.ref_pixels[i]) or growing):
                     self.ref_pixels[i] = pixels  # the whole object's (as much of it as has come in)
-                axes = across  # a large object coming in grows along the edge too
-                if self.entering[i] and not self.has_given[i] and np.nanmax(self.size[i]) >= cfg.mask_min_size:
-                    axes = np.ones(2, bool) if self._edge_axes(box[None], border)[0].any() else across
+                # a large object coming in grows along the edge too, whatever placed it
+                axes = np.ones(2, bool) if edges.any() and self.size[i].max() >= cfg.mask_min_size else across
                 if growing or (axes.any() and at_edge):
                     # the part inside grew: the object is at least that long across the edge (or
                     # entering_growth longer, where the mask grew faster than objects come in)
